@@ -1,0 +1,1 @@
+"""Pure image and model code: arrays in, arrays or dataclasses out."""

@@ -1,0 +1,132 @@
+"""The two digit classifiers behind one interface, and loading the shipped models.
+
+Both take a batch of normalised digits, shape (N, 28, 28) float32 in [0, 1]
+with ink 1 (see :mod:`ocr.normalize`), and return ``(labels, probabilities)``:
+labels (N,) int64 and probabilities (N, 10) float32 whose rows sum to 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import joblib
+import numpy as np
+
+from ocr.decision import DecisionRule
+from ocr.errors import ModelNotFoundError
+from ocr.hog import HogParams, deskew_digits, hog_features
+
+MODEL_DIR = Path(__file__).parent / "models"
+CNN_FILE = "cnn.keras"
+SVM_FILE = "svm.joblib"
+DECISION_FILE = "decision.json"
+MANIFEST_FILE = "manifest.json"
+
+
+class DigitClassifier(Protocol):
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _check_batch(batch: np.ndarray) -> np.ndarray:
+    batch = np.asarray(batch, dtype=np.float32)
+    if batch.ndim != 3 or batch.shape[1:] != (28, 28):
+        raise ValueError(f"a digit batch must have shape (N, 28, 28), got {batch.shape}")
+    return batch
+
+
+class CnnClassifier:
+    """A Keras CNN called through one traced TensorFlow function.
+
+    ``model.predict`` pays a large fixed cost per call; a ``tf.function`` with
+    a fixed input signature is traced once and then runs at the speed of the
+    graph, which is what a worker reading one page at a time needs.
+    """
+
+    def __init__(self, model) -> None:
+        import tensorflow as tf
+
+        self.model = model
+        self._call = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
+            reduce_retracing=True,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> CnnClassifier:
+        _configure_tensorflow_logging()
+        import keras
+
+        if not path.is_file():
+            raise ModelNotFoundError(f"CNN model not found at {path}; run `digitflow train` to create it")
+        return cls(keras.saving.load_model(path, compile=False))
+
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = _check_batch(batch)
+        if len(batch) == 0:
+            return np.zeros(0, np.int64), np.zeros((0, 10), np.float32)
+        probs = self._call(batch[..., None]).numpy().astype(np.float32)
+        return probs.argmax(axis=1), probs
+
+
+@dataclass
+class HogSvmClassifier:
+    """Deskewed digits, HOG descriptors (see :mod:`ocr.hog`), a calibrated linear SVM."""
+
+    hog: HogParams
+    svm: object  # a fitted scikit-learn classifier with predict_proba
+
+    @classmethod
+    def load(cls, path: Path) -> HogSvmClassifier:
+        if not path.is_file():
+            raise ModelNotFoundError(f"HOG-SVM model not found at {path}; run `digitflow train` to create it")
+        saved = joblib.load(path)
+        return cls(hog=HogParams(**saved["hog"]), svm=saved["svm"])
+
+    def save(self, path: Path) -> None:
+        joblib.dump({"hog": asdict(self.hog), "svm": self.svm}, path, compress=3)
+
+    def features(self, batch: np.ndarray) -> np.ndarray:
+        return hog_features(deskew_digits(_check_batch(batch)), self.hog)
+
+    def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        batch = _check_batch(batch)
+        if len(batch) == 0:
+            return np.zeros(0, np.int64), np.zeros((0, 10), np.float32)
+        probs = self.svm.predict_proba(self.features(batch)).astype(np.float32)
+        return probs.argmax(axis=1), probs
+
+
+@dataclass
+class Models:
+    """Everything needed to read digits; load once per process and pass around."""
+
+    cnn: CnnClassifier
+    svm: HogSvmClassifier
+    rule: DecisionRule
+    manifest: dict
+
+
+def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
+    """Load the CNN, the HOG-SVM, the decision rule and the manifest from ``model_dir``."""
+    model_dir = Path(model_dir)
+    decision_path = model_dir / DECISION_FILE
+    if not decision_path.is_file():
+        raise ModelNotFoundError(f"decision rule not found at {decision_path}; run `digitflow train`")
+    manifest_path = model_dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    return Models(
+        cnn=CnnClassifier.load(model_dir / CNN_FILE),
+        svm=HogSvmClassifier.load(model_dir / SVM_FILE),
+        rule=DecisionRule.from_json(decision_path.read_text()),
+        manifest=manifest,
+    )
+
+
+def _configure_tensorflow_logging() -> None:
+    # TensorFlow prints several lines of C++ start-up chatter unless told not to.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,174 @@
+"""Turn any digit crop into the 28x28 MNIST format.
+
+MNIST digits were size-normalised to fit a 20x20 box (keeping their aspect
+ratio, anti-aliased) and then placed in a 28x28 field so that their centre of
+mass sits at the centre.  :func:`normalize_digit` does the same for a crop cut
+from a scan, so that the classifiers see at reading time what they saw in
+training: the training code runs every MNIST digit through this same function.
+
+Crops from scans differ from MNIST in ways handled here: either ink polarity,
+gray or binary or colour, 8 or 16 bit, loose crops with a margin, stray
+fragments of box lines at the edges, and specks of scanner noise.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ocr.errors import BlankCropError
+
+DIGIT_SIZE = 28
+BOX_SIZE = 20
+# Index coordinates of the centre of mass of MNIST digits (measured on x_train: 13.99, 14.00).
+_MNIST_CENTRE = 14.0
+# Least ink/paper contrast, on a 0-1 scale, for a crop to hold a stroke at all.
+_MIN_CONTRAST = 0.08
+# A component smaller than this share of the largest one is a speck.
+_SPECK_SHARE = 0.05
+# A border-touching component at least this elongated (length / thickness) is a line fragment.
+_LINE_ELONGATION = 4.0
+
+
+def normalize_digit(crop: np.ndarray) -> np.ndarray:
+    """Normalise one digit crop to MNIST format.
+
+    Parameters
+    ----------
+    crop : (H, W) or (H, W, C) ndarray
+        The digit, any size, any real or boolean dtype, dark ink on light paper
+        or light on dark, with or without a margin.  C is 1, 3 (BGR) or 4.
+
+    Returns
+    -------
+    (28, 28) float32 ndarray
+        Ink 1, paper 0; the digit fitted into 20x20 pixels with its aspect
+        ratio kept and its centre of mass at the centre.
+
+    Raises
+    ------
+    BlankCropError
+        The crop is empty, uniform (blank paper or all ink) or holds no stroke.
+    ValueError
+        The crop is not an image (wrong number of dimensions or channels).
+    """
+    ink = _to_ink(crop)
+    mask = _ink_mask(ink)
+    mask = _drop_fragments(mask)
+    if not mask.any():
+        raise BlankCropError("digit crop holds no stroke after removing specks and line fragments")
+    # Keep the anti-aliased rim of the kept strokes, nothing of what was dropped.
+    keep = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    ink = np.where(keep, ink, 0.0).astype(np.float32)
+    rows, cols = np.nonzero(mask)
+    box = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    return _place_in_field(_fit_box(box))
+
+
+def normalize_digits(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+    """Normalise a sequence of crops; see :func:`normalize_digit`.
+
+    Returns
+    -------
+    (N, 28, 28) float32 ndarray
+    """
+    out = np.zeros((len(crops), DIGIT_SIZE, DIGIT_SIZE), np.float32)
+    for i, crop in enumerate(crops):
+        out[i] = normalize_digit(crop)
+    return out
+
+
+def _to_ink(crop: np.ndarray) -> np.ndarray:
+    """Gray float image with ink high (up to 1) and paper at 0."""
+    a = np.asarray(crop)
+    if a.ndim == 3 and a.shape[2] in (1, 3, 4):
+        a = (
+            a[..., 0]
+            if a.shape[2] == 1
+            else cv2.cvtColor(a.astype(np.float32), cv2.COLOR_BGRA2GRAY if a.shape[2] == 4 else cv2.COLOR_BGR2GRAY)
+        )
+    if a.ndim != 2:
+        raise ValueError(f"a digit crop must be a 2-D gray or 3-D colour image, got shape {np.shape(crop)}")
+    if a.size == 0:
+        raise BlankCropError(f"digit crop is empty (shape {a.shape})")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise ValueError(f"a digit crop must hold numbers, got dtype {a.dtype}")
+    gray = a.astype(np.float32)
+    if not np.isfinite(gray).all():
+        raise ValueError("digit crop holds NaN or infinite values")
+    lo, hi = float(gray.min()), float(gray.max())
+    full_scale = float(np.iinfo(a.dtype).max) if np.issubdtype(a.dtype, np.integer) else max(hi, 1.0)
+    if hi - lo < _MIN_CONTRAST * full_scale:
+        raise BlankCropError("digit crop is uniform (blank paper or all ink): no stroke to read")
+    # Paper is the majority of any digit crop, so the median is the paper level.
+    paper = float(np.median(gray))
+    if paper - lo > hi - paper:  # dark ink on light paper
+        ink = (paper - gray) / (paper - lo)
+    else:
+        ink = (gray - paper) / max(hi - paper, 1e-6)
+    return np.clip(ink, 0.0, 1.0)
+
+
+def _ink_mask(ink: np.ndarray) -> np.ndarray:
+    """Pixels that belong to strokes: Otsu on the ink image, lowered to keep faint rims."""
+    ink8 = np.round(ink * 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(ink8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return ink8 > max(0.5 * otsu, 25)
+
+
+def _drop_fragments(mask: np.ndarray) -> np.ndarray:
+    """Remove specks and border-touching line fragments, keep every stroke of the digit."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    largest = int(np.argmax(areas))
+    keep = _keep_components(stats[1:], mask.shape, largest)
+    return keep[labels - 1] & mask
+
+
+def _keep_components(stats: np.ndarray, shape: tuple[int, int], largest: int) -> np.ndarray:
+    """Which components (rows of a connectedComponentsWithStats table, background excluded) to keep.
+
+    Pure geometry so that it can be tested without images.
+    """
+    height, width = shape
+    x, y, w, h, area = (stats[:, i] for i in range(5))
+    touches = (x == 0) | (y == 0) | (x + w == width) | (y + h == height)
+    length = np.maximum(w, h)
+    thickness = np.maximum(area / np.maximum(length, 1), 1.0)
+    line_like = touches & (length / thickness >= _LINE_ELONGATION) & (length >= 0.3 * max(height, width))
+    # The digit is the largest component that is not a line fragment, unless
+    # there is no such component of fair size (a lone "1" touching the edges).
+    anchor = largest
+    candidates = np.flatnonzero(~line_like & (area >= 0.15 * area[largest]))
+    if candidates.size:
+        anchor = int(candidates[np.argmax(area[candidates])])
+    keep = (area >= max(2.0, _SPECK_SHARE * area[anchor])) & ~line_like
+    keep[anchor] = True
+    return keep
+
+
+def _fit_box(box: np.ndarray) -> np.ndarray:
+    """Scale so the longer side is 20 px, keeping the aspect ratio; ink renormalised to peak at 1."""
+    h, w = box.shape
+    scale = BOX_SIZE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    fitted = cv2.resize(box, size, interpolation=interp)
+    peak = float(fitted.max())
+    # Thin strokes shrunk a long way come out faint; MNIST ink is saturated.
+    return fitted / peak if peak > 0 else fitted
+
+
+def _place_in_field(fitted: np.ndarray) -> np.ndarray:
+    """Paste into 28x28 with the centre of mass at MNIST's centre, never cutting the digit."""
+    h, w = fitted.shape
+    total = float(fitted.sum())
+    cy = float((fitted.sum(axis=1) * np.arange(h)).sum() / total)
+    cx = float((fitted.sum(axis=0) * np.arange(w)).sum() / total)
+    top = int(np.clip(round(_MNIST_CENTRE - cy), 0, DIGIT_SIZE - h))
+    left = int(np.clip(round(_MNIST_CENTRE - cx), 0, DIGIT_SIZE - w))
+    field = np.zeros((DIGIT_SIZE, DIGIT_SIZE), np.float32)
+    field[top : top + h, left : left + w] = fitted
+    return field

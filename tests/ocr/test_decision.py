@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from ocr.decision import DecisionRule, decide, fit_decision_rule, reject_curve, threshold_for_error
+
+
+def _onehotish(labels, p):
+    probs = np.full((len(labels), 10), (1 - p) / 9, np.float32)
+    probs[np.arange(len(labels)), labels] = p
+    return probs
+
+
+def test_disagreement_is_flagged_even_when_both_are_confident():
+    cnn = _onehotish([3], 0.99)
+    svm = _onehotish([8], 0.99)
+    d = decide(cnn, svm, DecisionRule(svm_weight=0.3, min_confidence=0.5, target_error=0.001))
+    assert d.disagree.tolist() == [True]
+    assert d.review.tolist() == [True]
+    assert d.label[0] == 3  # the CNN carries more weight
+
+
+def test_low_confidence_is_flagged_when_both_agree_weakly():
+    cnn = _onehotish([7, 7], 0.4)
+    cnn[1] = _onehotish([7], 0.999)[0]
+    svm = _onehotish([7, 7], 0.5)
+    svm[1] = _onehotish([7], 0.99)[0]
+    d = decide(cnn, svm, DecisionRule(svm_weight=0.3, min_confidence=0.9, target_error=0.001))
+    assert d.disagree.tolist() == [False, False]
+    assert d.low_confidence.tolist() == [True, False]
+    assert d.label.tolist() == [7, 7]
+    assert d.confidence.min() >= 0.0 and d.confidence.max() <= 1.0
+
+
+def test_decide_checks_shapes():
+    with pytest.raises(ValueError):
+        decide(np.ones((3, 10)), np.ones((2, 10)), DecisionRule(0.3, 0.5, 0.001))
+
+
+def test_threshold_for_error_keeps_accepted_error_under_target():
+    conf = np.array([0.99, 0.98, 0.97, 0.96, 0.5, 0.4])
+    correct = np.array([True, True, True, True, False, True])
+    eligible = np.ones(6, bool)
+    assert threshold_for_error(conf, correct, eligible, 0.0) == pytest.approx(0.96)
+    # allowing one error in six accepts everything
+    assert threshold_for_error(conf, correct, eligible, 1 / 6) == pytest.approx(0.4)
+
+
+def test_fitted_rule_meets_its_target_on_the_data_it_was_fitted_on():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 5000)
+    cnn_conf = rng.uniform(0.5, 1.0, 5000)
+    wrong = rng.random(5000) < (1 - cnn_conf) * 0.05  # errors concentrate at low confidence
+    cnn_labels = np.where(wrong, (labels + 1) % 10, labels)
+    cnn = _onehotish(cnn_labels, 0.5)
+    cnn[np.arange(5000), cnn_labels] = cnn_conf
+    svm = _onehotish(np.where(rng.random(5000) < 0.02, (labels + 2) % 10, labels), 0.8)
+    rule = fit_decision_rule(cnn, svm, labels, target_error=0.001)
+    d = decide(cnn, svm, rule)
+    accepted = ~d.review
+    assert np.mean(d.label[accepted] != labels[accepted]) <= 0.001
+    assert accepted.mean() > 0.5
+
+
+def test_reject_curve_drops_disagreements_first():
+    conf = np.array([0.9, 0.99, 0.95, 0.6])
+    disagree = np.array([True, False, False, False])
+    correct = np.array([False, True, True, False])
+    curve = reject_curve(conf, disagree, correct, (0.0, 0.25, 0.5))
+    assert curve == [(0.0, 0.5), (0.25, pytest.approx(1 / 3)), (0.5, 0.0)]

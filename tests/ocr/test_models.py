@@ -1,0 +1,66 @@
+"""The shipped models load offline and meet the accuracy targets on a fixed MNIST test subset."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ocr.classifiers import MODEL_DIR, load_models
+from ocr.errors import ModelNotFoundError
+from ocr.evaluation import evaluate_models
+
+
+@pytest.fixture(scope="module")
+def figures(models, test_subset):
+    x, y = test_subset
+    return evaluate_models(models, x, y, robustness=True, speed=False)
+
+
+def test_cnn_accuracy_target(figures):
+    assert figures["cnn_accuracy"] >= 0.996
+
+
+def test_svm_accuracy_target(figures):
+    assert figures["svm_accuracy"] >= 0.980
+
+
+def test_combined_decision_target(figures):
+    decision = figures["decision"]
+    assert decision["reject_rate"] <= 0.02
+    assert decision["error_among_accepted"] <= 0.001
+
+
+def test_cnn_robustness_target(figures):
+    assert figures["distorted"]["cnn_accuracy"] >= 0.985
+
+
+def test_models_disagree_where_they_are_wrong(figures):
+    # Agreement is a useful signal only if errors concentrate where the two differ.
+    assert figures["accuracy_where_agree"] > figures["cnn_accuracy"]
+
+
+def test_classifiers_share_one_interface(models, test_subset):
+    x, _ = test_subset
+    from ocr.normalize import normalize_digits
+
+    batch = normalize_digits(x[:7])
+    for clf in (models.cnn, models.svm):
+        labels, probs = clf.predict(batch)
+        assert labels.shape == (7,) and probs.shape == (7, 10)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+        assert (labels == probs.argmax(axis=1)).all()
+        empty_labels, empty_probs = clf.predict(np.zeros((0, 28, 28), np.float32))
+        assert empty_labels.shape == (0,) and empty_probs.shape == (0, 10)
+
+
+def test_manifest_records_data_versions_metrics_and_command():
+    manifest = json.loads((MODEL_DIR / "manifest.json").read_text())
+    assert manifest["training_data"]["sha256"] == "06af5dfe73b70e3bc1c36439982b18a8d76803db9b544f6fdf838a37fbb01b64"
+    assert manifest["command"].startswith("digitflow train")
+    assert {"tensorflow", "keras", "scikit-learn"} <= manifest["versions"].keys()
+    assert manifest["metrics"]["mnist_test"]["digits"] == 10000
+
+
+def test_missing_model_directory_gives_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="digitflow train"):
+        load_models(tmp_path)
