@@ -62,7 +62,7 @@ def _limit_to_cores(cores: int) -> None:
 def train(
     data: DataOption = None,
     out: Annotated[Path, typer.Option(help="Directory to write the models and manifest to.")] = Path("ocr/models"),
-    epochs: Annotated[int, typer.Option(min=1, help="CNN training epochs.")] = 16,
+    epochs: Annotated[int, typer.Option(min=1, help="CNN training epochs.")] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the validation split, augmentation and initialisation.")] = 1234,
 ) -> None:
     """Train the CNN and the HOG-SVM on MNIST train and write them with a manifest."""
@@ -89,16 +89,31 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
     limit: Annotated[int | None, typer.Option(min=1, help="Score only the first N test digits.")] = None,
     cores: Annotated[int, typer.Option(min=1, help="CPU cores to run (and time) the classifiers on.")] = 1,
+    samples: Annotated[
+        Path | None,
+        typer.Option(
+            help="Score page reading on sample scans with ground truth (from `digitflow samples`).",
+            exists=True,
+            file_okay=False,
+        ),
+    ] = None,
+    templates: Annotated[
+        bool, typer.Option("--templates", help="With --samples: read each sample with its layout's template.")
+    ] = False,
 ) -> None:
-    """Score the recognition engine on MNIST test: accuracy, agreement, error-vs-reject, speed."""
+    """Score the recognition engine on MNIST test (accuracy, agreement, error-vs-reject, speed), or page reading on
+    sample scans with --samples."""
     _limit_to_cores(cores)
     from ocr.classifiers import MODEL_DIR, load_models
     from ocr.evaluation import evaluate_models
     from ocr.mnist import load_mnist
 
     try:
-        mnist = load_mnist(data)
         loaded = load_models(models or MODEL_DIR)
+        if samples is not None:
+            _evaluate_samples(samples, loaded, templates, as_json)
+            return
+        mnist = load_mnist(data)
     except DigitflowError as exc:
         raise _fail(exc) from exc
     x, y = mnist.x_test[:limit], mnist.y_test[:limit]
@@ -108,6 +123,45 @@ def evaluate(
         typer.echo(json.dumps(result, indent=2))
     else:
         _print_digit_metrics(result)
+
+
+def _evaluate_samples(directory: Path, models, templates: bool, as_json: bool) -> None:
+    from ocr.sample_eval import evaluate_samples, find_samples
+
+    if not find_samples(directory):
+        raise typer.BadParameter(f"no scans with ground-truth .json files in {directory}", param_hint="--samples")
+    result = evaluate_samples(directory, models, use_templates=templates)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(title=f"page reading on {directory} ({result['mode']} mode)")
+    for column in (
+        "layout",
+        "pages",
+        "fields",
+        "detected",
+        "exact fields",
+        "digits",
+        "review",
+        "error accepted",
+        "spurious",
+    ):
+        table.add_column(column, justify="left" if column == "layout" else "right")
+    for layout, r in [*result["layouts"].items(), ("all", result["overall"])]:
+        table.add_row(
+            layout,
+            str(r["pages"]),
+            str(r["fields"]),
+            f"{r['field_detection_rate']:.1%}",
+            f"{r['exact_field_accuracy']:.1%}",
+            f"{r['digit_accuracy']:.1%}",
+            f"{r['review_rate']:.1%}",
+            f"{r['error_among_accepted']:.2%}",
+            str(r["spurious_fields"]),
+        )
+    console.print(table)
+    for problem in result["problems"]:
+        console.print(f"[yellow]{problem}[/yellow]")
 
 
 def _print_digit_metrics(m: dict) -> None:
@@ -141,6 +195,121 @@ def _print_digit_metrics(m: dict) -> None:
             f"speed on {s.get('cores', '?')} core(s), batches of {s['batch_size']}: "
             f"CNN {s['cnn_digits_per_s']:,.0f} digits/s, HOG-SVM {s['svm_digits_per_s']:,.0f} digits/s"
         )
+
+
+@app.command()
+def samples(
+    out: Annotated[Path, typer.Argument(help="Directory to write the scans and their ground truth to.")],
+    kind: Annotated[str, typer.Option(help="forms, cheques or photos.")] = "forms",
+    n: Annotated[int, typer.Option("-n", "--count", min=1, help="Number of scan files.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed draws the same files.")] = 0,
+    data: DataOption = None,
+) -> None:
+    """Draw synthetic scans with ground truth JSON from MNIST test digits."""
+    from ocr.mnist import load_mnist
+    from ocr.samples import generate_samples
+
+    if kind not in ("forms", "cheques", "photos"):
+        raise typer.BadParameter("must be forms, cheques or photos", param_hint="--kind")
+    try:
+        mnist = load_mnist(data)
+    except DigitflowError as exc:
+        raise _fail(exc) from exc
+    paths = generate_samples(out, kind, n, seed, mnist.x_test, mnist.y_test)
+    console.print(f"wrote {len(paths)} {kind} scans with ground truth to {out}")
+
+
+@app.command()
+def read(
+    scans: Annotated[list[Path], typer.Argument(help="Scan files to read.", exists=True, dir_okay=False)],
+    template: Annotated[Path | None, typer.Option(help="Form template (YAML or JSON).", exists=True)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines, one object per field.")] = False,
+) -> None:
+    """Read the digit fields of scans and print them (nothing is stored)."""
+    from ocr.classifiers import load_models
+    from ocr.load import load_pages
+    from ocr.read import read_page
+    from ocr.template import load_template
+
+    try:
+        loaded = load_models()
+        form = load_template(template) if template else None
+    except DigitflowError as exc:
+        raise _fail(exc) from exc
+    failed = 0
+    for scan in scans:
+        try:
+            pages = load_pages(scan)
+        except DigitflowError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            failed += 1
+            continue
+        for page in pages:
+            reading = read_page(page.image, loaded, form, number=page.number)
+            for problem in reading.problems:
+                err_console.print(f"[yellow]{scan} page {page.number}: {problem}[/yellow]")
+            for f in reading.fields:
+                if as_json:
+                    typer.echo(json.dumps(_field_json(scan, page.number, f)))
+                else:
+                    status = "review" if f.needs_review else "ok"
+                    console.print(
+                        f"{scan} p{page.number} {f.name:<16} {f.kind:<5} {f.text or '(empty)':<14} "
+                        f"conf {f.confidence:.3f} {status} {'; '.join(f.reasons)}"
+                    )
+    if failed:
+        raise typer.Exit(6)
+
+
+def _field_json(scan: Path, page: int, f) -> dict:
+    return {
+        "document": str(scan),
+        "page": page,
+        "field": f.name,
+        "kind": f.kind,
+        "value": f.value,
+        "text": f.text,
+        "confidence": f.confidence,
+        "status": "review" if f.needs_review else "accepted",
+        "bbox": list(f.bbox),
+        "reasons": list(f.reasons),
+        "digits": [
+            {
+                "bbox": list(d.bbox),
+                "label": d.label,
+                "confidence": round(d.confidence, 4),
+                "cnn": {"label": d.cnn_label, "probability": round(d.cnn_prob, 4)},
+                "svm": {"label": d.svm_label, "probability": round(d.svm_prob, 4)},
+            }
+            for d in f.digits
+        ],
+    }
+
+
+template_app = typer.Typer(help="Form templates: named fields at known places.", no_args_is_help=True)
+app.add_typer(template_app, name="template")
+
+
+@template_app.command("init")
+def template_init(
+    blank: Annotated[Path, typer.Argument(help="A scan of the blank form.", exists=True, dir_okay=False)],
+    name: Annotated[str | None, typer.Option(help="Template name. Default: the file name.")] = None,
+) -> None:
+    """Draft a template (YAML on stdout) from a blank form: every comb and box, named field_1..N."""
+    from ocr.cleanup import clean_page
+    from ocr.load import load_pages
+    from ocr.register import draft_template
+
+    try:
+        page = load_pages(blank)[0]
+    except DigitflowError as exc:
+        raise _fail(exc) from exc
+    clean = clean_page(page.image)
+    draft = draft_template(clean.ink, name or blank.stem)
+    if not draft.fields:
+        err_console.print(f"[red]error:[/red] no boxes or combs found on {blank}")
+        raise typer.Exit(7)
+    typer.echo(draft.to_yaml(), nl=False)
 
 
 def main() -> None:

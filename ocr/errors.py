@@ -29,3 +29,40 @@ class DatasetError(DigitflowError, ValueError):
     """A training or evaluation dataset cannot be read or has the wrong layout."""
 
     exit_code = 5
+
+
+class UnreadableScanError(DigitflowError):
+    """A scan file cannot be turned into page images; the message says why."""
+
+    exit_code = 6
+    reason = "unreadable"
+
+
+class EmptyScanError(UnreadableScanError):
+    reason = "empty file"
+
+
+class UnsupportedFormatError(UnreadableScanError):
+    reason = "not an image"
+
+
+class CorruptScanError(UnreadableScanError):
+    reason = "corrupt or truncated"
+
+
+class ScanTooLargeError(UnreadableScanError):
+    reason = "too many pixels"
+
+
+class NoPagesError(UnreadableScanError):
+    reason = "no pages"
+
+
+class EncryptedPdfError(UnreadableScanError):
+    reason = "encrypted PDF"
+
+
+class TemplateError(DigitflowError):
+    """A form template is malformed, or a page cannot be registered onto it."""
+
+    exit_code = 7

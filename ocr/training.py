@@ -9,11 +9,12 @@ manifest.  Progress goes to a ``report`` callable, never to stdout directly.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import platform
 import sys
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +32,7 @@ Report = Callable[[str], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 16
+    epochs: int = 20
     batch_size: int = 128
     learning_rate: float = 3e-3
     validation_size: int = 6000
@@ -46,6 +47,14 @@ def split_validation(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarr
     """Seeded (train_index, validation_index) split of ``n`` samples."""
     order = np.random.default_rng(seed).permutation(n)
     return np.sort(order[size:]), np.sort(order[:size])
+
+
+def augment_digits_seeded(images: np.ndarray, seed: int) -> np.ndarray:
+    """:func:`ocr.augment.augment_digits` with its own seeded generator (picklable for a worker process)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return augment_digits(images, np.random.default_rng(seed))
 
 
 def build_cnn():
@@ -80,8 +89,7 @@ def train_cnn(
     """Train the CNN on freshly augmented digits every epoch.
 
     ``x_train`` are raw MNIST uint8 digits; ``x_val`` are already normalised.
-    The next epoch's augmented set is drawn in a background thread while the
-    current one trains (OpenCV releases the GIL for most of that work).
+    A fresh augmented set is drawn for every epoch.
     """
     import keras
 
@@ -97,36 +105,33 @@ def train_cnn(
         metrics=["accuracy"],
     )
     rng = np.random.default_rng(config.seed)
-    pending: dict[str, np.ndarray] = {}
-
-    def draw(epoch: int) -> None:
-        pending[epoch] = augment_digits(x_train, np.random.default_rng(rng.integers(2**32)))
-
-    draw(0)
-    for epoch in range(config.epochs):
-        started = time.perf_counter()
-        x_epoch = pending.pop(epoch)
-        worker = None
-        if epoch + 1 < config.epochs:
-            worker = threading.Thread(target=draw, args=(epoch + 1,))
-            worker.start()
-        history = model.fit(
-            x_epoch[..., None],
-            y_train,
-            batch_size=config.batch_size,
-            epochs=epoch + 1,
-            initial_epoch=epoch,
-            validation_data=(x_val[..., None], y_val),
-            verbose=0,
-        )
-        if worker is not None:
-            worker.join()
-        h = {k: v[-1] for k, v in history.history.items()}
-        report(
-            f"CNN epoch {epoch + 1}/{config.epochs}: loss {h['loss']:.4f}, "
-            f"train acc {h['accuracy']:.4f}, val acc {h['val_accuracy']:.4f} "
-            f"({time.perf_counter() - started:.0f} s)"
-        )
+    seeds = [int(v) for v in rng.integers(2**32, size=config.epochs)]
+    # Each epoch's augmented digits are drawn in a separate process while the
+    # previous epoch trains: OpenCV threads inside the TensorFlow process have
+    # deadlocked training here, and a process also sidesteps the GIL.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        upcoming = pool.submit(augment_digits_seeded, x_train, seeds[0])
+        for epoch in range(config.epochs):
+            started = time.perf_counter()
+            x_epoch = upcoming.result()
+            if epoch + 1 < config.epochs:
+                upcoming = pool.submit(augment_digits_seeded, x_train, seeds[epoch + 1])
+            history = model.fit(
+                x_epoch[..., None],
+                y_train,
+                batch_size=config.batch_size,
+                epochs=epoch + 1,
+                initial_epoch=epoch,
+                validation_data=(x_val[..., None], y_val),
+                verbose=0,
+            )
+            h = {k: v[-1] for k, v in history.history.items()}
+            report(
+                f"CNN epoch {epoch + 1}/{config.epochs}: loss {h['loss']:.4f}, "
+                f"train acc {h['accuracy']:.4f}, val acc {h['val_accuracy']:.4f} "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
     return model
 
 

@@ -1,0 +1,334 @@
+"""Find digit fields on a cleaned page without a template (auto mode).
+
+* comb: a row of boxes, adjacent (sharing walls) or with small gaps, one digit
+  each, becomes one field with its cells in order;
+* box: a lone rectangle with a number written freely inside;
+* line: on pages without boxes, each line of handwriting; on pages with boxes,
+  handwriting written on a printed underline.
+
+Boxes are found from the page's straight strokes: horizontal rules are paired
+into bands, and a band becomes boxes where vertical rules run the full height
+of the band at its ends.  Handwriting rarely draws a stroke that spans a box
+from border to border, so it is not mistaken for a wall.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.geometry import Box, FieldRegion
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A straight horizontal rule: x0..x1 (exclusive) at row y, ``thickness`` px."""
+
+    x0: int
+    x1: int
+    y: int
+    thickness: int
+
+    @property
+    def length(self) -> int:
+        return self.x1 - self.x0
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A detected rectangle: outer box and interior box (inside its borders)."""
+
+    outer: Box
+    inner: Box
+
+
+def find_fields(ink: np.ndarray) -> list[FieldRegion]:
+    """All digit fields on a page, top to bottom then left to right.
+
+    Parameters
+    ----------
+    ink : (H, W) uint8
+        Ink mask, 255 ink (see :func:`ocr.cleanup.binarize`).
+    """
+    h_mask, v_mask = line_masks(ink)
+    rules = find_rules(h_mask)
+    rects = find_rects(rules, v_mask)
+    fields = group_rects(rects)
+    used = np.zeros_like(ink)
+    for f in fields:
+        x, y, w, h = f.bbox
+        used[y : y + h, x : x + w] = 255
+    if fields:
+        fields += find_underline_fields(ink, h_mask, v_mask, rules, used)
+    else:
+        fields = find_text_lines(ink, h_mask, v_mask)
+    return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
+
+
+def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical straight strokes (255), by morphological opening."""
+    h, w = ink.shape
+    long_h = max(20, w // 60)
+    long_v = max(12, h // 120)
+    h_mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (long_h, 1)))
+    v_mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, long_v)))
+    # Close the small breaks a scan or a thin pen leaves in printed rules.
+    h_mask = cv2.morphologyEx(h_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
+    v_mask = cv2.morphologyEx(v_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
+    return h_mask, v_mask
+
+
+def find_rules(h_mask: np.ndarray, min_length: int = 24) -> list[Rule]:
+    """Horizontal rules as segments, from the horizontal-stroke mask."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(h_mask, connectivity=8)
+    rules = []
+    for x, y, w, h, area in stats[1:]:
+        thickness = max(1, int(round(area / w)))
+        # Printed rules are long for their thickness; pen strokes are short and thick.
+        if w >= min_length and h <= max(12, w // 4) and w >= 8 * thickness:
+            rules.append(Rule(int(x), int(x + w), int(y + h // 2), thickness))
+    return sorted(rules, key=lambda r: (r.y, r.x0))
+
+
+def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_height: int = 260) -> list[Rect]:
+    """Rectangles bounded by two rules and vertical walls that span the band between them."""
+    rects: list[Rect] = []
+    claimed: set[tuple[int, int, int]] = set()
+    for i, top in enumerate(rules):
+        for bottom in rules[i + 1 :]:
+            gap = bottom.y - top.y
+            if gap < min_height:
+                continue
+            if gap > max_height:
+                break
+            x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
+            if x1 - x0 < min_height * 0.6:
+                continue
+            walls = find_walls(v_mask, x0, x1, top, bottom)
+            # A box's rules end at its outer walls; strokes of handwriting that
+            # happen to look like two rules and a wall do not close like that.
+            tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
+            if len(walls) < 2 or walls[0][0] > x0 + tolerance or walls[-1][1] < x1 - tolerance:
+                continue
+            for left, right in zip(walls[:-1], walls[1:], strict=False):
+                key = (left[0] // 4, top.y // 4, right[1] // 4)
+                if key in claimed or right[0] - left[1] < 6:
+                    continue
+                claimed.add(key)
+                outer = (
+                    left[0],
+                    top.y - top.thickness // 2,
+                    right[1] - left[0],
+                    gap + (top.thickness + bottom.thickness) // 2,
+                )
+                inner_y0 = top.y + (top.thickness + 1) // 2 + 1
+                inner_y1 = bottom.y - (bottom.thickness + 1) // 2
+                inner = (left[1] + 1, inner_y0, right[0] - left[1] - 1, inner_y1 - inner_y0)
+                if inner[2] > 4 and inner[3] > 4:
+                    rects.append(Rect(outer, inner))
+    return _drop_nested(rects)
+
+
+def find_walls(v_mask: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> list[tuple[int, int]]:
+    """Column runs [start, end) in x0..x1 where vertical ink covers the band between two rules."""
+    y0, y1 = top.y + top.thickness, bottom.y - bottom.thickness
+    if y1 - y0 < 4:
+        return []
+    pad = 3
+    band = v_mask[y0:y1, max(0, x0 - pad) : x1 + pad]
+    cover = (band > 0).mean(axis=0)
+    walls = [(a + max(0, x0 - pad), b + max(0, x0 - pad)) for a, b in runs(cover >= 0.85)]
+    return drop_false_walls(walls)
+
+
+def drop_false_walls(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Remove inner "walls" that cut one box in two, such as a tall 1 written from border to border.
+
+    A wall goes when the two cells beside it are each under 0.7 of the typical
+    cell width and together make about one cell.
+    """
+    walls = list(walls)
+    while len(walls) > 2:
+        cells = [walls[i + 1][0] - walls[i][1] for i in range(len(walls) - 1)]
+        typical = float(np.percentile(cells, 75))
+        for i in range(1, len(walls) - 1):
+            left, right = cells[i - 1], cells[i]
+            joined = walls[i + 1][0] - walls[i - 1][1]
+            if left < 0.7 * typical and right < 0.7 * typical and joined <= 1.25 * typical:
+                del walls[i]
+                break
+        else:
+            return walls
+    return walls
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``flags`` is true."""
+    padded = np.concatenate([[False], np.asarray(flags, bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _drop_nested(rects: list[Rect]) -> list[Rect]:
+    """Keep the innermost of rectangles that contain others (a box drawn around a comb, a frame)."""
+    keep = []
+    for r in rects:
+        x, y, w, h = r.outer
+        holds_other = any(
+            o is not r
+            and o.outer[0] >= x - 2
+            and o.outer[1] >= y - 2
+            and o.outer[0] + o.outer[2] <= x + w + 2
+            and o.outer[1] + o.outer[3] <= y + h + 2
+            and o.outer[2] * o.outer[3] < 0.8 * w * h
+            for o in rects
+        )
+        if not holds_other:
+            keep.append(r)
+    return keep
+
+
+def group_rects(rects: list[Rect]) -> list[FieldRegion]:
+    """Rows of similar boxes become combs; lone boxes stay boxes.
+
+    Boxes join a comb when they share top and bottom (within a few pixels),
+    have similar widths and sit side by side with a gap under half a box.
+    """
+    rects = sorted(rects, key=lambda r: (r.outer[1], r.outer[0]))
+    groups: list[list[Rect]] = []
+    for r in sorted(rects, key=lambda r: r.outer[0]):
+        for g in groups:
+            last = g[-1]
+            lx, ly, lw, lh = last.outer
+            x, y, w, h = r.outer
+            same_row = abs(y - ly) <= max(4, 0.12 * lh) and abs(h - lh) <= max(4, 0.12 * lh)
+            similar = 0.7 <= w / lw <= 1.4 and max(w, lw) <= 2.2 * h
+            close = -4 <= x - (lx + lw) <= 0.5 * lw
+            if same_row and similar and close:
+                g.append(r)
+                break
+        else:
+            groups.append([r])
+    fields = []
+    for g in groups:
+        x0 = min(r.outer[0] for r in g)
+        y0 = min(r.outer[1] for r in g)
+        x1 = max(r.outer[0] + r.outer[2] for r in g)
+        y1 = max(r.outer[1] + r.outer[3] for r in g)
+        bbox = (x0, y0, x1 - x0, y1 - y0)
+        if len(g) >= 2:
+            fields.append(FieldRegion("comb", bbox, tuple(r.inner for r in g)))
+        else:
+            fields.append(FieldRegion("box", bbox, (g[0].inner,)))
+    return fields
+
+
+def _handwriting(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> np.ndarray:
+    """Ink without long ruled lines (the straight strokes of digits stay)."""
+    h, w = ink.shape
+    long_lines = cv2.bitwise_or(
+        long_components(h_mask, 2, max(100, w // 8)), long_components(v_mask, 3, max(100, h // 8))
+    )
+    lines = cv2.dilate(long_lines, np.ones((3, 3), np.uint8))
+    return cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+
+
+def long_components(mask: np.ndarray, stat: int, min_length: int) -> np.ndarray:
+    """Components of ``mask`` whose width (stat 2) or height (stat 3) is at least ``min_length``."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    long = np.flatnonzero(stats[:, stat] >= min_length)
+    long = long[long > 0]
+    return np.where(np.isin(labels, long), 255, 0).astype(np.uint8)
+
+
+def find_text_lines(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> list[FieldRegion]:
+    """Lines of handwriting on a page without boxes, each as one ``line`` field."""
+    rest = _handwriting(ink, h_mask, v_mask)
+    components = stroke_components(rest)
+    return [FieldRegion("line", _pad(box, 8, ink.shape)) for box in group_lines(components)]
+
+
+def find_underline_fields(
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, rules: list[Rule], used: np.ndarray
+) -> list[FieldRegion]:
+    """Handwriting standing on a printed rule that is not part of a box."""
+    rest = _handwriting(ink, h_mask, v_mask)
+    rest[used > 0] = 0
+    components = stroke_components(rest)
+    fields = []
+    for rule in rules:
+        if used[rule.y, rule.x0 : rule.x1].mean() > 0:
+            continue
+        above = [
+            c
+            for c in components
+            if c[0] >= rule.x0 - 10
+            and c[0] + c[2] <= rule.x1 + 10
+            and 0 <= rule.y - (c[1] + c[3]) <= 0.6 * c[3] + 6
+            and c[3] >= 15
+        ]
+        if not above:
+            continue
+        for box in group_lines(above):
+            fields.append(FieldRegion("line", _pad(box, 8, ink.shape)))
+    return fields
+
+
+def stroke_components(mask: np.ndarray, min_height: int = 12) -> list[Box]:
+    """Bounding boxes of connected ink that could be (part of) a handwritten digit."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    boxes = []
+    for x, y, w, h, area in stats[1:]:
+        if area >= 20 and (h >= min_height or w >= min_height):
+            boxes.append((int(x), int(y), int(w), int(h)))
+    return boxes
+
+
+def group_lines(components: list[Box]) -> list[Box]:
+    """Group component boxes into text lines by vertical overlap; the bounding box of each line.
+
+    Components overlapping a line's vertical extent by half their height join it;
+    a horizontal gap wider than three line heights starts a new line.
+    """
+    lines: list[list[Box]] = []
+    for c in sorted(components, key=lambda b: b[1] + b[3] / 2):
+        cy0, cy1 = c[1], c[1] + c[3]
+        for line in lines:
+            ly0 = int(np.median([b[1] for b in line]))
+            ly1 = int(np.median([b[1] + b[3] for b in line]))
+            overlap = min(cy1, ly1) - max(cy0, ly0)
+            if overlap >= 0.5 * min(c[3], ly1 - ly0):
+                line.append(c)
+                break
+        else:
+            lines.append([c])
+    boxes = []
+    for line in lines:
+        line.sort(key=lambda b: b[0])
+        height = int(np.median([b[3] for b in line]))
+        chunk = [line[0]]
+        for b in line[1:]:
+            prev_right = max(p[0] + p[2] for p in chunk)
+            if b[0] - prev_right > 3 * height:
+                boxes.append(_union(chunk))
+                chunk = []
+            chunk.append(b)
+        boxes.append(_union(chunk))
+    return boxes
+
+
+def _union(boxes: list[Box]) -> Box:
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _pad(box: Box, margin: int, shape: tuple[int, int]) -> Box:
+    x, y, w, h = box
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    x1, y1 = min(shape[1], x + w + margin), min(shape[0], y + h + margin)
+    return (x0, y0, x1 - x0, y1 - y0)

@@ -1,0 +1,60 @@
+"""Boxes and field regions: the geometry every page-reading step passes along.
+
+A box is ``(x, y, w, h)`` in pixels, x to the right and y down, as OpenCV's
+``boundingRect`` returns it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+Box = tuple[int, int, int, int]
+
+FIELD_KINDS = ("comb", "box", "line")
+
+
+@dataclass(frozen=True)
+class FieldRegion:
+    """Where a field is on a page, before its digits are read.
+
+    ``bbox`` is the outer rectangle; for a comb, ``cells`` are the interiors of
+    its boxes from left to right (one digit each).
+    """
+
+    kind: str
+    bbox: Box
+    cells: tuple[Box, ...] = field(default=())
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"field kind must be one of {FIELD_KINDS}, got {self.kind!r}")
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes, 0-1."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
+    ih = max(0, min(ay + ah, by + bh) - max(ay, by))
+    inter = iw * ih
+    union = aw * ah + bw * bh - inter
+    return inter / union if union > 0 else 0.0
+
+
+def transform_box(box: Box, matrix: np.ndarray) -> Box:
+    """Bounding box of ``box``'s corners mapped through a 2x3 affine ``matrix``."""
+    x, y, w, h = box
+    corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]], np.float64)
+    mapped = corners @ np.asarray(matrix, np.float64).T
+    x0, y0 = np.floor(mapped.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine matrix, as a 2x3 matrix."""
+    full = np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2]

@@ -1,0 +1,212 @@
+"""Load scans (PNG, JPEG, TIFF, BMP, PDF) into gray page images.
+
+Every failure is an :class:`ocr.errors.UnreadableScanError` subclass whose
+message names the file and the reason, so a batch can store it and go on.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, ImageSequence
+
+from ocr.errors import (
+    CorruptScanError,
+    EmptyScanError,
+    EncryptedPdfError,
+    NoPagesError,
+    ScanTooLargeError,
+    UnreadableScanError,
+    UnsupportedFormatError,
+)
+
+# 100 megapixels per page: an A3 page at 600 dpi is 70 MP; anything larger is
+# far more likely a decompression bomb than a form.
+MAX_PIXELS = 100_000_000
+MAX_PAGES = 500
+DEFAULT_PDF_DPI = 200
+_EMPTY_PAGE_TREE = re.compile(
+    rb"<<(?:(?!>>).)*/Count\s*0\b(?:(?!>>).)*/Type\s*/Pages\b|<<(?:(?!>>).)*/Type\s*/Pages\b(?:(?!>>).)*/Count\s*0\b",
+    re.S,
+)
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"II+\x00", "tiff"),  # BigTIFF
+    (b"MM\x00+", "tiff"),
+    (b"BM", "bmp"),
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page: ``image`` is (H, W) uint8 gray, 0 black and 255 white."""
+
+    number: int  # 1-based
+    image: np.ndarray
+    dpi: float | None
+
+
+def sniff_format(head: bytes) -> str | None:
+    """'png', 'jpeg', 'tiff', 'bmp' or 'pdf' from a file's first bytes, else None."""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    # PDF writers may put junk before the header; readers accept it within 1 KiB.
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    return None
+
+
+def load_pages(
+    source: Path | str | bytes,
+    *,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
+    max_pixels: int = MAX_PIXELS,
+    max_pages: int = MAX_PAGES,
+) -> list[Page]:
+    """Decode every page of a scan.
+
+    Parameters
+    ----------
+    source : path or bytes
+        The file, or its contents.
+    pdf_dpi : int
+        Rasterisation resolution for PDF pages (dots per inch).
+    max_pixels : int
+        Largest page accepted (width x height), checked before decoding.
+    max_pages : int
+        Most pages read from one file.
+
+    Returns
+    -------
+    list of Page, in file order, at least one.
+    """
+    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    data = source if isinstance(source, bytes) else _read_bytes(Path(source))
+    if not data:
+        raise EmptyScanError(f"{name}: file is empty (0 bytes)")
+    kind = sniff_format(data[:1024])
+    if kind is None:
+        raise UnsupportedFormatError(f"{name}: not a PNG, JPEG, TIFF, BMP or PDF file")
+    if kind == "pdf":
+        return _load_pdf(data, name, pdf_dpi, max_pixels, max_pages)
+    return _load_raster(data, name, kind, max_pixels, max_pages)
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.is_dir():
+            raise UnsupportedFormatError(f"{path}: is a directory, not a scan")
+        return path.read_bytes()
+    except UnreadableScanError:
+        raise
+    except PermissionError as exc:
+        raise UnreadableScanError(f"{path}: permission denied") from exc
+    except FileNotFoundError as exc:
+        raise UnreadableScanError(f"{path}: file not found") from exc
+    except OSError as exc:  # symlink loops, I/O errors, names too long
+        raise UnreadableScanError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def _load_raster(data: bytes, name: str, kind: str, max_pixels: int, max_pages: int) -> list[Page]:
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns, then errors, on bombs; we check the size ourselves first.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(io.BytesIO(data))
+                pages = []
+                for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
+                    if number > max_pages:
+                        break
+                    _check_size(frame.size, max_pixels, name, number)
+                    pages.append(Page(number, _to_gray(frame), _dpi_of(frame)))
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous
+    except UnreadableScanError:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise CorruptScanError(f"{name}: corrupt or truncated {kind.upper()} ({exc})") from exc
+    if not pages:
+        raise NoPagesError(f"{name}: {kind.upper()} holds no pages")
+    return pages
+
+
+def _to_gray(frame: Image.Image) -> np.ndarray:
+    frame = ImageOps.exif_transpose(frame) if "exif" in frame.info or frame.getexif() else frame
+    if frame.mode in ("I;16", "I;16B", "I;16L", "I"):
+        a = np.asarray(frame, dtype=np.float64)
+        hi = a.max()
+        return np.round(a * (255.0 / hi)).astype(np.uint8) if hi > 0 else np.zeros(a.shape, np.uint8)
+    if frame.mode == "F":
+        a = np.asarray(frame, dtype=np.float64)
+        lo, hi = a.min(), a.max()
+        return np.round((a - lo) * (255.0 / (hi - lo))).astype(np.uint8) if hi > lo else np.zeros(a.shape, np.uint8)
+    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
+        # Transparent areas are paper: composite onto white before dropping alpha.
+        background = Image.new("RGBA", frame.size, (255, 255, 255, 255))
+        frame = Image.alpha_composite(background, frame.convert("RGBA"))
+    return np.asarray(frame.convert("L"), dtype=np.uint8).copy()
+
+
+def _dpi_of(frame: Image.Image) -> float | None:
+    dpi = frame.info.get("dpi")
+    try:
+        return float(dpi[0]) if dpi and float(dpi[0]) > 1 else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_size(size: tuple[int, int], max_pixels: int, name: str, number: int) -> None:
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise CorruptScanError(f"{name}: page {number} has no pixels ({width}x{height})")
+    if width * height > max_pixels:
+        raise ScanTooLargeError(
+            f"{name}: page {number} is {width}x{height} = {width * height / 1e6:.0f} MP, "
+            f"over the {max_pixels / 1e6:.0f} MP limit"
+        )
+
+
+def _load_pdf(data: bytes, name: str, dpi: int, max_pixels: int, max_pages: int) -> list[Page]:
+    import pypdfium2 as pdfium
+
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        text = str(exc).lower()
+        if "password" in text or "security" in text:
+            raise EncryptedPdfError(f"{name}: PDF is encrypted (password required)") from exc
+        if _EMPTY_PAGE_TREE.search(data):
+            # PDFium refuses a document whose page tree is empty instead of opening it with 0 pages.
+            raise NoPagesError(f"{name}: PDF holds no pages") from exc
+        raise CorruptScanError(f"{name}: corrupt or truncated PDF ({exc})") from exc
+    try:
+        if len(document) == 0:
+            raise NoPagesError(f"{name}: PDF holds no pages")
+        pages = []
+        scale = dpi / 72.0
+        for index in range(min(len(document), max_pages)):
+            page = document[index]
+            width, height = page.get_size()
+            _check_size((round(width * scale), round(height * scale)), max_pixels, name, index + 1)
+            bitmap = page.render(scale=scale, grayscale=True)
+            image = bitmap.to_numpy()
+            if image.ndim == 3:
+                image = image[..., :3].mean(axis=2).astype(np.uint8)
+            pages.append(Page(index + 1, np.ascontiguousarray(image), float(dpi)))
+        return pages
+    except pdfium.PdfiumError as exc:
+        raise CorruptScanError(f"{name}: cannot render PDF ({exc})") from exc
+    finally:
+        document.close()

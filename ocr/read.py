@@ -1,0 +1,208 @@
+"""Read a page: clean it, find its fields, cut them into digits, classify every digit at once.
+
+:func:`read_page` is the one entry point the worker calls.  Coordinates in its
+result are in original page pixels (before deskew and registration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocr.classifiers import Models
+from ocr.cleanup import CleanPage, clean_page
+from ocr.decision import decide
+from ocr.errors import BlankCropError
+from ocr.fields import find_fields, line_masks
+from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
+from ocr.normalize import normalize_digit
+from ocr.register import register, template_regions
+from ocr.segment import Segment, segment_field
+from ocr.template import Template
+
+# A free line of "digits" most of which the classifiers doubt is text, a
+# signature or a drawing, not a number (auto mode only).
+_MIN_ACCEPTED_SHARE_IN_LINES = 0.5
+_MAX_DIGITS_IN_LINE = 24
+
+
+@dataclass(frozen=True)
+class DigitReading:
+    """One classified digit; confidences 0-1, bbox (x, y, w, h) in original page pixels."""
+
+    bbox: Box
+    label: int
+    confidence: float
+    cnn_label: int
+    cnn_prob: float
+    svm_label: int
+    svm_prob: float
+    disagree: bool
+    low_confidence: bool
+    cell: int | None = None
+
+    @property
+    def needs_review(self) -> bool:
+        return self.disagree or self.low_confidence
+
+
+@dataclass(frozen=True)
+class FieldReading:
+    """A field's reading: ``value`` digits only, ``text`` with separators ("1250.75")."""
+
+    name: str
+    kind: str
+    value: str
+    text: str
+    confidence: float
+    bbox: Box
+    digits: tuple[DigitReading, ...]
+    reasons: tuple[str, ...] = ()  # why it needs review; empty when accepted
+    cells: int = 0
+
+    @property
+    def needs_review(self) -> bool:
+        return bool(self.reasons)
+
+
+@dataclass(frozen=True)
+class PageReading:
+    number: int
+    width: int
+    height: int
+    angle: float  # deskew rotation, degrees
+    fields: tuple[FieldReading, ...]
+    registration_score: float | None = None
+    problems: tuple[str, ...] = field(default=())
+
+
+def read_page(gray: np.ndarray, models: Models, template: Template | None = None, number: int = 1) -> PageReading:
+    """Read every digit field of one page.
+
+    Parameters
+    ----------
+    gray : (H, W) uint8 page, 0 black, 255 white.
+    models : loaded once per process (:func:`ocr.classifiers.load_models`).
+    template : read these named fields (after registering the page onto it)
+        instead of finding fields automatically.
+    """
+    clean = clean_page(gray)
+    h_mask, v_mask = line_masks(clean.ink)
+    registration_score = None
+    if template is not None:
+        registration, rects = register(clean.ink, template)
+        registration_score = round(registration.score, 3)
+        if not registration.ok:
+            problem = (
+                f"page does not register onto template {template.name!r}: "
+                f"{registration.matched} of {registration.expected} boxes found (score {registration.score:.2f})"
+            )
+            return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, (), registration_score, (problem,))
+        regions = template_regions(template, registration, rects)
+    else:
+        regions = find_fields(clean.ink)
+    segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
+    readings = classify_segments(segments, models)
+    back = invert_affine(clean.matrix)
+    fields = []
+    for index, (region, segs, digits) in enumerate(zip(regions, segments, readings, strict=True), start=1):
+        reading = assemble_field(region, segs, digits, back, name=region.name or f"field_{index}")
+        if template is None and region.kind == "line" and not _looks_like_a_number(reading):
+            continue
+        if template is not None:
+            problems = template.field(reading.name).validate.problems(reading.value, reading.text)
+            if problems:
+                reading = _with_reasons(reading, problems)
+        fields.append(reading)
+    if template is None:
+        fields = [_renamed(f, f"field_{i}") for i, f in enumerate(fields, start=1)]
+    return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, tuple(fields), registration_score)
+
+
+def classify_segments(segments: list[list[Segment]], models: Models) -> list[list[DigitReading | None]]:
+    """Classify every digit segment of a page in one batch; None where a crop turned out blank."""
+    crops, where = [], []
+    for f, segs in enumerate(segments):
+        for s, seg in enumerate(segs):
+            if not seg.is_digit:
+                continue
+            try:
+                crops.append(normalize_digit(seg.crop))
+                where.append((f, s))
+            except BlankCropError:
+                continue
+    out: list[list[DigitReading | None]] = [[None] * len(segs) for segs in segments]
+    if not crops:
+        return out
+    batch = np.stack(crops)
+    _, cnn_probs = models.cnn.predict(batch)
+    _, svm_probs = models.svm.predict(batch)
+    d = decide(cnn_probs, svm_probs, models.rule)
+    for k, (f, s) in enumerate(where):
+        out[f][s] = DigitReading(
+            bbox=segments[f][s].bbox,
+            label=int(d.label[k]),
+            confidence=float(d.confidence[k]),
+            cnn_label=int(d.cnn_label[k]),
+            cnn_prob=float(d.cnn_prob[k]),
+            svm_label=int(d.svm_label[k]),
+            svm_prob=float(d.svm_prob[k]),
+            disagree=bool(d.disagree[k]),
+            low_confidence=bool(d.low_confidence[k]),
+            cell=segments[f][s].cell,
+        )
+    return out
+
+
+def assemble_field(
+    region: FieldRegion, segments: list[Segment], digits: list[DigitReading | None], back: np.ndarray, name: str
+) -> FieldReading:
+    """Value, text, confidence and review reasons of one field; boxes mapped back through ``back``."""
+    text, value, kept = [], [], []
+    for seg, digit in zip(segments, digits, strict=True):
+        if not seg.is_digit:
+            if value:  # a separator only counts between digits
+                text.append(seg.char)
+            continue
+        if digit is None:
+            continue
+        mapped = DigitReading(**{**digit.__dict__, "bbox": transform_box(digit.bbox, back)})
+        kept.append(mapped)
+        text.append(str(digit.label))
+        value.append(str(digit.label))
+    text_str = "".join(text).rstrip(".,")
+    reasons = []
+    doubtful = [d for d in kept if d.needs_review]
+    if doubtful:
+        reasons.append(f"{len(doubtful)} doubtful digit(s)")
+    confidence = min((d.confidence for d in kept), default=1.0)
+    return FieldReading(
+        name=name,
+        kind=region.kind,
+        value="".join(value),
+        text=text_str,
+        confidence=round(float(confidence), 4),
+        bbox=transform_box(region.bbox, back),
+        digits=tuple(kept),
+        reasons=tuple(reasons),
+        cells=len(region.cells) if region.kind == "comb" else 0,
+    )
+
+
+def _looks_like_a_number(reading: FieldReading) -> bool:
+    if not reading.digits or len(reading.digits) > _MAX_DIGITS_IN_LINE:
+        return False
+    accepted = sum(not d.needs_review for d in reading.digits)
+    return accepted >= _MIN_ACCEPTED_SHARE_IN_LINES * len(reading.digits)
+
+
+def _with_reasons(reading: FieldReading, extra: list[str]) -> FieldReading:
+    return FieldReading(**{**reading.__dict__, "reasons": (*reading.reasons, *extra)})
+
+
+def _renamed(reading: FieldReading, name: str) -> FieldReading:
+    return FieldReading(**{**reading.__dict__, "name": name})
+
+
+__all__ = ["CleanPage", "DigitReading", "FieldReading", "PageReading", "read_page"]

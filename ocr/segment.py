@@ -1,0 +1,317 @@
+"""Cut a field into digits: remove its box lines, then split its ink into characters.
+
+Combs are cut by their cells (an empty cell is reported as such); boxes and
+lines by connected components, with broken strokes merged, touching digits
+split at the thinnest point, specks dropped, and small marks on the baseline
+kept as decimal separators.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from ocr.fields import long_components
+from ocr.geometry import Box, FieldRegion
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One character of a field.
+
+    bbox : (x, y, w, h) in the pixels of the page the field was found on.
+    crop : (h, w) uint8 ink mask of this character alone (255 ink); empty for separators.
+    char : "" for a digit still to be classified, "." or "," for a separator.
+    cell : comb cell index (0-based) or None.
+    """
+
+    bbox: Box
+    crop: np.ndarray
+    char: str = ""
+    cell: int | None = None
+
+    @property
+    def is_digit(self) -> bool:
+        return self.char == ""
+
+
+def remove_lines(ink: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Erase ruled and box lines from ``ink`` but keep the strokes that cross them.
+
+    Where a stroke passes through a line there is ink on both sides of it; a
+    closing across the line's thickness reconnects those, and only the line
+    pixels between them are restored.
+    """
+    lines = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    rest = cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+    thickness = _line_thickness(lines)
+    span = thickness + 4
+    bridged = cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, span)))
+    bridged |= cv2.morphologyEx(rest, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (span, 1)))
+    restored = cv2.bitwise_and(bridged, lines)
+    return cv2.bitwise_or(rest, cv2.bitwise_and(restored, ink))
+
+
+def _line_thickness(lines: np.ndarray) -> int:
+    if not lines.any():
+        return 1
+    dist = cv2.distanceTransform((lines > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    return int(max(1, round(2 * float(np.percentile(dist[dist > 0], 90)))))
+
+
+def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, region: FieldRegion) -> list[Segment]:
+    """Characters of one field, left to right.
+
+    Parameters
+    ----------
+    ink : (H, W) uint8 page ink mask, 255 ink.
+    h_mask, v_mask : (H, W) uint8 horizontal and vertical straight strokes
+        (:func:`ocr.fields.line_masks`); only those on the field's own borders
+        and rules are removed, so straight strokes of digits stay.
+    region : where the field is (page pixels).
+    """
+    # Writers overflow their boxes: take in strokes reaching a third of a box beyond it.
+    x, y, w, h = _expand(region.bbox, max(6, region.bbox[3] // 3), ink.shape)
+    window = (slice(y, y + h), slice(x, x + w))
+    h_band, v_band = border_bands(region, (x, y), (h, w))
+    # Horizontal strokes on the top and bottom borders, vertical ones on the side walls:
+    # a digit's own stroke crossing a border is neither, so it survives.
+    lines = cv2.bitwise_or(cv2.bitwise_and(h_mask[window], h_band), cv2.bitwise_and(v_mask[window], v_band))
+    if region.kind == "line":
+        lines = cv2.bitwise_or(lines, long_components(h_mask[window], 2, int(0.5 * region.bbox[2])))
+    clean = remove_lines(ink[window], lines)
+    if region.kind == "comb":
+        return _segment_comb(clean, (x, y), region)
+    inner = region.cells[0] if region.kind == "box" and region.cells else region.bbox
+    ix, iy, iw, ih = inner
+    keep = np.zeros_like(clean)
+    # Free digits may stray over a box border by a few pixels; keep those strokes.
+    wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
+    keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
+    return _segment_free(keep, (x, y))
+
+
+def border_bands(
+    region: FieldRegion, origin: tuple[int, int], shape: tuple[int, int], width: int = 7
+) -> tuple[np.ndarray, np.ndarray]:
+    """Masks (255) of the strips where each cell's top/bottom borders and its side walls lie."""
+    h_band = np.zeros(shape, np.uint8)
+    v_band = np.zeros(shape, np.uint8)
+    ox, oy = origin
+    for cx, cy, cw, ch in region.cells:
+        x0, y0, x1, y1 = cx - ox, cy - oy, cx - ox + cw - 1, cy - oy + ch - 1
+        for yy in (y0, y1):
+            cv2.rectangle(h_band, (x0 - width, yy - width), (x1 + width, yy + width), 255, -1)
+        for xx in (x0, x1):
+            cv2.rectangle(v_band, (xx - width, y0 - width), (xx + width, y1 + width), 255, -1)
+    # Only the outside of the interior: a stroke inside the cell is never a border.
+    for cx, cy, cw, ch in region.cells:
+        x0, y0 = cx - ox, cy - oy
+        cv2.rectangle(h_band, (x0 + 1, y0 + 1), (x0 + cw - 2, y0 + ch - 2), 0, -1)
+        cv2.rectangle(v_band, (x0 + 1, y0 + 1), (x0 + cw - 2, y0 + ch - 2), 0, -1)
+    return h_band, v_band
+
+
+def _expand(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
+    x, y, w, h = box
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    x1, y1 = min(shape[1], x + w + margin), min(shape[0], y + h + margin)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegion) -> list[Segment]:
+    ox, oy = origin
+    count, labels, stats, centroids = cv2.connectedComponentsWithStats(clean, connectivity=8)
+    segments = []
+    for index, (cx, cy, cw, ch) in enumerate(region.cells):
+        lx, ly = cx - ox, cy - oy
+        inside = [
+            i
+            for i in range(1, count)
+            if lx <= centroids[i][0] < lx + cw
+            and ly - 0.2 * ch <= centroids[i][1] < ly + 1.2 * ch
+            and stats[i, cv2.CC_STAT_AREA] >= max(6, 0.004 * cw * ch)
+        ]
+        if not inside:
+            continue
+        tallest = max(max(stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_WIDTH]) for i in inside)
+        if tallest < 0.25 * ch:  # a dot or a speck: the cell is empty
+            continue
+        # Drop specks relative to the main stroke of this cell.
+        main_area = max(stats[i, cv2.CC_STAT_AREA] for i in inside)
+        keep = [i for i in inside if stats[i, cv2.CC_STAT_AREA] >= 0.06 * main_area]
+        segments.append(_segment_of(labels, stats, keep, origin, cell=index))
+    return segments
+
+
+def _segment_of(labels: np.ndarray, stats: np.ndarray, members: list[int], origin: tuple[int, int], **kw) -> Segment:
+    x0 = min(stats[i, 0] for i in members)
+    y0 = min(stats[i, 1] for i in members)
+    x1 = max(stats[i, 0] + stats[i, 2] for i in members)
+    y1 = max(stats[i, 1] + stats[i, 3] for i in members)
+    window = labels[y0:y1, x0:x1]
+    crop = np.where(np.isin(window, members), 255, 0).astype(np.uint8)
+    return Segment((int(x0 + origin[0]), int(y0 + origin[1]), int(x1 - x0), int(y1 - y0)), crop, **kw)
+
+
+def _segment_free(clean: np.ndarray, origin: tuple[int, int]) -> list[Segment]:
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(clean, connectivity=8)
+    if count <= 1:
+        return []
+    boxes = [tuple(int(v) for v in stats[i, :4]) for i in range(1, count)]
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    digit_height = estimate_digit_height(boxes, areas)
+    if digit_height == 0:
+        return []
+    groups, separators = plan_characters(boxes, areas, digit_height)
+    # Pieces of broken digits made the first estimate low; measure the assembled digits.
+    group_heights = [max(boxes[j][1] + boxes[j][3] for j in g) - min(boxes[j][1] for j in g) for g in groups]
+    if group_heights:
+        tall = [gh for gh in group_heights if gh >= 0.5 * max(group_heights)]
+        digit_height = max(digit_height, int(np.median(tall)))
+    segments = []
+    for members in groups:
+        ids = [m + 1 for m in members]
+        seg = _segment_of(labels, stats, ids, origin)
+        for part in split_touching(seg, digit_height):
+            segments.append(part)
+    for m, char in separators:
+        x, y, w, h = boxes[m]
+        segments.append(Segment((x + origin[0], y + origin[1], w, h), np.zeros((0, 0), np.uint8), char=char))
+    return sorted(segments, key=lambda s: s.bbox[0] + s.bbox[2] / 2)
+
+
+def estimate_digit_height(boxes: list[Box], areas: np.ndarray) -> int:
+    """Typical height of the digits among component boxes (0 if there is no stroke of any size)."""
+    heights = np.array([b[3] for b in boxes])
+    if heights.size == 0 or heights.max() < 8:
+        return 0
+    big = heights[(heights >= 0.5 * heights.max()) & (areas >= 0.1 * areas.max())]
+    return int(np.median(big)) if big.size else int(heights.max())
+
+
+def plan_characters(
+    boxes: list[Box], areas: np.ndarray, digit_height: int
+) -> tuple[list[list[int]], list[tuple[int, str]]]:
+    """Decide which components form each digit and which are separators.
+
+    Pure geometry on component boxes ``(x, y, w, h)``: returns digit groups
+    (lists of component indices, left to right) and ``(index, char)`` for
+    separators.  Components overlapping horizontally by half the narrower one
+    belong to the same digit (a broken stroke, a detached bar); small marks
+    in the lower part of the line between two digits are separators; other
+    small marks are specks.
+    """
+    small = [max(b[2], b[3]) < 0.38 * digit_height for b in boxes]
+    big = [i for i, s in enumerate(small) if not s]
+    big.sort(key=lambda i: boxes[i][0])
+    groups: list[list[int]] = []
+    for i in big:
+        x, _, w, _ = boxes[i]
+        if groups:
+            gx0 = min(boxes[j][0] for j in groups[-1])
+            gx1 = max(boxes[j][0] + boxes[j][2] for j in groups[-1])
+            overlap = min(x + w, gx1) - max(x, gx0)
+            if overlap >= 0.5 * min(w, gx1 - gx0):
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    if not groups:
+        return [], []
+    groups = _merge_flat_fragments(groups, boxes, digit_height)
+    baseline = float(np.median([boxes[g[0]][1] + boxes[g[0]][3] for g in groups]))
+    top = float(np.median([boxes[g[0]][1] for g in groups]))
+    separators = []
+    for i, s in enumerate(small):
+        if not s:
+            continue
+        x, y, w, h = boxes[i]
+        centre_x, centre_y = x + w / 2, y + h / 2
+        lefts = [min(boxes[j][0] for j in g) for g in groups]
+        rights = [max(boxes[j][0] + boxes[j][2] for j in g) for g in groups]
+        between = any(r <= centre_x + 2 for r in rights) and any(left >= centre_x - 2 for left in lefts)
+        low = centre_y > top + 0.6 * (baseline - top) and y + h >= baseline - 0.35 * digit_height
+        blob = max(w, h) >= 0.06 * digit_height and areas[i] >= 0.3 * w * h
+        if between and low and blob:
+            separators.append((i, "," if h > 1.6 * w and y + h > baseline + 0.1 * digit_height else "."))
+        else:
+            # A small mark that touches a digit horizontally is a broken-off piece of it.
+            for g in groups:
+                gx0 = min(boxes[j][0] for j in g)
+                gx1 = max(boxes[j][0] + boxes[j][2] for j in g)
+                if gx0 - 2 <= centre_x <= gx1 + 2 and top - 0.2 * digit_height <= centre_y <= baseline:
+                    if areas[i] >= 0.05 * max(areas[j] for j in g):
+                        g.append(i)
+                    break
+    return groups, separators
+
+
+def _merge_flat_fragments(groups: list[list[int]], boxes: list[Box], digit_height: int) -> list[list[int]]:
+    """Join a group much shorter than a digit (a pen skip cut it off) to the nearest digit beside it."""
+
+    def extent(g: list[int]) -> tuple[int, int, int, int]:
+        return (
+            min(boxes[j][0] for j in g),
+            max(boxes[j][0] + boxes[j][2] for j in g),
+            min(boxes[j][1] for j in g),
+            max(boxes[j][1] + boxes[j][3] for j in g),
+        )
+
+    merged = [list(g) for g in groups]
+    changed = True
+    while changed and len(merged) > 1:
+        changed = False
+        for k, g in enumerate(merged):
+            x0, x1, y0, y1 = extent(g)
+            if y1 - y0 >= 0.45 * digit_height:
+                continue
+            gaps = []
+            for m in (k - 1, k + 1):
+                if 0 <= m < len(merged):
+                    nx0, nx1, ny0, ny1 = extent(merged[m])
+                    if ny1 - ny0 >= 0.45 * digit_height:
+                        gaps.append((max(nx0 - x1, x0 - nx1), m))
+            if gaps:
+                gap, m = min(gaps)
+                if gap <= 0.35 * digit_height:
+                    merged[m].extend(g)
+                    merged[m].sort(key=lambda j: boxes[j][0])
+                    del merged[k]
+                    changed = True
+                    break
+    return merged
+
+
+def split_points(profile: np.ndarray, parts: int) -> list[int]:
+    """Columns at which to cut a run of ``parts`` touching digits: the thinnest column near each even split."""
+    width = len(profile)
+    pitch = width / parts
+    cuts = []
+    for k in range(1, parts):
+        centre = int(round(k * pitch))
+        lo, hi = max(1, int(centre - 0.3 * pitch)), min(width - 1, int(centre + 0.3 * pitch))
+        window = profile[lo:hi]
+        cuts.append(lo + int(np.argmin(window)) if window.size else centre)
+    return cuts
+
+
+def split_touching(seg: Segment, digit_height: int) -> list[Segment]:
+    """Split a segment that is too wide for one digit into its digits."""
+    x, y, w, h = seg.bbox
+    # Handwritten digits are at most about 0.9 of their height wide (a wide 0 or 2).
+    parts = int(round(w / (0.72 * digit_height))) if w > 1.15 * digit_height else 1
+    if parts <= 1:
+        return [seg]
+    profile = (seg.crop > 0).sum(axis=0)
+    cuts = [0, *split_points(profile, parts), w]
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+        piece = seg.crop[:, a:b]
+        rows = np.flatnonzero(piece.any(axis=1))
+        if rows.size == 0 or b - a < 2:
+            continue
+        piece = piece[rows[0] : rows[-1] + 1]
+        out.append(Segment((x + a, y + int(rows[0]), b - a, piece.shape[0]), piece, cell=seg.cell))
+    return out

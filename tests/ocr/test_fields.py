@@ -1,0 +1,83 @@
+"""Cleanup and auto-mode field finding on pages drawn in the test."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.cleanup import clean_page, estimate_skew, normalize_illumination
+from ocr.fields import Rect, find_fields, group_rects, runs
+from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
+
+
+@pytest.mark.parametrize("degrees", [-4.0, -1.5, 0.0, 2.0, 4.5])
+def test_skew_is_measured_and_removed(mnist, degrees):
+    page = blank()
+    draw_comb(page, 100, 100, 8)
+    cv2.rectangle(page, (100, 300), (500, 380), 0, 2)
+    cv2.putText(page, "Account number", (100, 80), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 0, 2)
+    crooked, _ = rotate(page, degrees)
+    assert estimate_skew(255 - crooked) == pytest.approx(degrees, abs=0.3)
+    clean = clean_page(crooked)
+    assert clean.angle == pytest.approx(degrees, abs=0.3)
+    fields = find_fields(clean.ink)
+    assert [f.kind for f in fields] == ["comb", "box"]
+
+
+def test_illumination_gradient_and_shadow_are_flattened():
+    page = blank(400, 600)
+    cv2.putText(page, "1234", (200, 250), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8)
+    lit = page.astype(np.float32) * np.linspace(0.45, 1.0, 600)[None, :]  # dark on the left
+    lit[:, :150] *= 0.7  # a shadow
+    flat = normalize_illumination(lit.astype(np.uint8))
+    paper = flat[20:80, :]
+    assert paper.min() > 200  # the paper is paper everywhere
+    assert flat[200:250, 200:450].min() < 80  # the ink keeps its contrast
+
+
+def test_comb_with_empty_cells_and_a_box(mnist):
+    page = blank()
+    draw_comb(page, 100, 100, 8)
+    fill_comb(page, [mnist.x_test[i] for i in range(5)] + [None] * 3, 100, 100)
+    cv2.rectangle(page, (100, 300), (450, 390), 0, 2)
+    for i in range(3):
+        draw_digit(page, mnist.x_test[10 + i], 120 + i * 60, 312, 64)
+    fields = find_fields(clean_page(page).ink)
+    assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 8), ("box", 1)]
+    comb = fields[0]
+    assert comb.bbox[0] == pytest.approx(100, abs=3) and comb.bbox[2] == pytest.approx(400, abs=5)
+    # cells in order, left to right, each about one box
+    assert [c[0] for c in comb.cells] == sorted(c[0] for c in comb.cells)
+    assert all(40 <= c[2] <= 50 for c in comb.cells)
+
+
+def test_separate_boxes_in_a_row_form_one_comb():
+    page = blank()
+    draw_comb(page, 100, 200, 5, gap=12)
+    fields = find_fields(clean_page(page).ink)
+    assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 5)]
+
+
+def test_lines_of_digits_on_a_page_without_boxes(mnist):
+    page = blank()
+    for line, y in enumerate((150, 420)):
+        for i in range(5):
+            draw_digit(page, mnist.x_test[line * 5 + i], 150 + i * 70, y, 80)
+    fields = find_fields(clean_page(page).ink)
+    assert [f.kind for f in fields] == ["line", "line"]
+    assert fields[0].bbox[1] < fields[1].bbox[1]
+
+
+def test_ruled_lines_and_a_frame_alone_are_not_fields():
+    page = blank()
+    for y in range(100, 800, 60):
+        cv2.line(page, (50, y), (1150, y), 0, 1)
+    fields = find_fields(clean_page(page).ink)
+    assert fields == []
+
+
+def test_runs_and_grouping_geometry():
+    assert runs(np.array([0, 1, 1, 0, 1])) == [(1, 3), (4, 5)]
+    cell = lambda x: Rect((x, 10, 50, 56), (x + 2, 12, 46, 52))  # noqa: E731
+    lone = Rect((600, 10, 300, 80), (602, 12, 296, 76))
+    fields = group_rects([cell(100), cell(150), cell(200), lone])
+    assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 3), ("box", 1)]

@@ -1,0 +1,162 @@
+"""Each loader and each guard, on files generated here."""
+
+import io
+
+import cv2
+import numpy as np
+import pypdfium2 as pdfium
+import pytest
+from PIL import Image
+
+from ocr.errors import (
+    CorruptScanError,
+    EmptyScanError,
+    EncryptedPdfError,
+    NoPagesError,
+    ScanTooLargeError,
+    UnreadableScanError,
+    UnsupportedFormatError,
+)
+from ocr.load import load_pages
+
+
+def _page(width=300, height=200) -> np.ndarray:
+    img = np.full((height, width), 255, np.uint8)
+    cv2.putText(img, "42", (40, 150), cv2.FONT_HERSHEY_SIMPLEX, 4, 0, 12)
+    return img
+
+
+def _encode(img: np.ndarray, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "BMP", "TIFF"])
+def test_raster_formats_load_as_gray(fmt, tmp_path):
+    img = _page()
+    path = tmp_path / f"scan.{fmt.lower()}"
+    path.write_bytes(_encode(img, fmt))
+    pages = load_pages(path)
+    assert len(pages) == 1 and pages[0].number == 1
+    assert pages[0].image.shape == img.shape and pages[0].image.dtype == np.uint8
+    assert np.abs(pages[0].image.astype(int) - img).mean() < 3
+
+
+def test_bytes_are_accepted():
+    assert load_pages(_encode(_page(), "PNG"))[0].image.shape == (200, 300)
+
+
+def test_colour_and_alpha_become_gray_on_white():
+    rgba = np.zeros((20, 30, 4), np.uint8)  # fully transparent: paper
+    rgba[5:10, 5:10] = (0, 0, 0, 255)
+    gray = load_pages(_encode(rgba, "PNG"))[0].image
+    assert gray[0, 0] == 255 and gray[7, 7] == 0
+
+
+def test_jpeg_exif_orientation_is_honoured():
+    img = _page(300, 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    data = _encode(img, "JPEG", exif=exif.tobytes())
+    pages = load_pages(data)
+    assert pages[0].image.shape == (300, 200)
+
+
+def test_multipage_tiff_gives_every_page():
+    frames = [Image.fromarray(_page()), Image.fromarray(255 - _page())]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:])
+    pages = load_pages(buf.getvalue())
+    assert [p.number for p in pages] == [1, 2]
+    assert pages[0].image.mean() > pages[1].image.mean()
+
+
+def test_bilevel_tiff_with_fax_compression():
+    bilevel = Image.fromarray(_page()).convert("1")
+    buf = io.BytesIO()
+    bilevel.save(buf, format="TIFF", compression="group4", dpi=(300, 300))
+    page = load_pages(buf.getvalue())[0]
+    assert set(np.unique(page.image)) <= {0, 255}
+    assert page.dpi == pytest.approx(300)
+
+
+def test_sixteen_bit_tiff_is_scaled_to_eight_bits():
+    img16 = (_page().astype(np.uint16) * 257) // 4  # 14-bit scanner data
+    page = load_pages(_encode(img16, "TIFF"))[0]
+    assert page.image.max() == 255 and page.image.min() == 0
+
+
+def _pdf(pages: int) -> bytes:
+    document = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        document.new_page(612, 792)
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+def test_pdf_is_rasterised_at_the_chosen_dpi():
+    pages = load_pages(_pdf(2), pdf_dpi=100)
+    assert len(pages) == 2
+    assert pages[0].image.shape == (1100, 850)  # 11 x 8.5 inches at 100 dpi
+    assert pages[0].dpi == 100
+
+
+def test_pdf_with_no_pages_fails_clearly():
+    with pytest.raises(NoPagesError, match="no pages"):
+        load_pages(_pdf(0))
+
+
+def test_encrypted_pdf_fails_clearly():
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(_pdf(1))))
+    writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
+    buf = io.BytesIO()
+    writer.write(buf)
+    with pytest.raises(EncryptedPdfError, match="encrypted"):
+        load_pages(buf.getvalue())
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.png"
+    path.write_bytes(b"")
+    with pytest.raises(EmptyScanError, match="empty"):
+        load_pages(path)
+
+
+def test_text_named_png_is_not_an_image(tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("account 12345\n")
+    with pytest.raises(UnsupportedFormatError, match="not a PNG"):
+        load_pages(path)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
+def test_truncated_files_fail_as_corrupt(fmt):
+    data = _encode(_page(600, 400), fmt)
+    with pytest.raises(CorruptScanError, match="corrupt or truncated"):
+        load_pages(data[: len(data) // 2])
+
+
+def test_truncated_pdf_fails_as_corrupt():
+    data = _pdf(1)
+    with pytest.raises(CorruptScanError):
+        load_pages(data[: len(data) // 3])
+
+
+def test_pixel_limit_stops_decompression_bombs_before_decoding():
+    # A 20000 x 20000 bilevel PNG compresses to a few kilobytes.
+    bomb = Image.new("1", (20000, 20000), 1)
+    buf = io.BytesIO()
+    bomb.save(buf, format="PNG")
+    with pytest.raises(ScanTooLargeError, match="MP limit"):
+        load_pages(buf.getvalue(), max_pixels=100_000_000)
+
+
+def test_directory_and_missing_file(tmp_path):
+    with pytest.raises(UnsupportedFormatError, match="directory"):
+        load_pages(tmp_path)
+    with pytest.raises(UnreadableScanError, match="not found"):
+        load_pages(tmp_path / "missing.png")

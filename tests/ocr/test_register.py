@@ -1,0 +1,88 @@
+"""Template registration under shift, rotation and scale; drafting templates from blank forms."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.cleanup import clean_page
+from ocr.geometry import box_iou, transform_box
+from ocr.register import draft_template, register, template_regions
+from ocr.template import Template, TemplateField
+from tests.ocr.drawing import blank, draw_comb, rotate
+
+FORM = Template(
+    name="test_form",
+    size=(1200, 900),
+    fields=(
+        TemplateField("date", "comb", (100, 100, 400, 56), cells=8),
+        TemplateField("amount", "box", (100, 300, 350, 90)),
+        TemplateField("phone", "comb", (600, 500, 500, 56), cells=10),
+        TemplateField("note", "line", (600, 700, 400, 60)),
+    ),
+)
+
+
+def _draw_form(template: Template) -> np.ndarray:
+    page = blank(template.size[1], template.size[0])
+    for f in template.fields:
+        x, y, w, h = f.bbox
+        if f.kind == "comb":
+            draw_comb(page, x, y, f.cells, cell_w=w // f.cells, cell_h=h)
+        elif f.kind == "box":
+            cv2.rectangle(page, (x, y), (x + w, y + h), 0, 2)
+        else:
+            cv2.line(page, (x, y + h), (x + w, y + h), 0, 2)
+    cv2.putText(page, "Application form", (100, 60), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2)
+    return page
+
+
+@pytest.mark.parametrize(
+    ("degrees", "shift", "scale"),
+    [(0.0, (0, 0), 1.0), (0.0, (55, -40), 1.0), (2.5, (-30, 25), 1.0), (-3.0, (60, 60), 1.0), (1.0, (20, 10), 1.04)],
+)
+def test_registration_finds_the_transform(degrees, shift, scale):
+    page = _draw_form(FORM)
+    h, w = page.shape
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), -degrees, scale)
+    matrix[:, 2] += shift
+    scan = cv2.warpAffine(page, matrix, (w, h), borderValue=255)
+    clean = clean_page(scan)
+    registration, rects = register(clean.ink, FORM)
+    assert registration.ok and registration.score >= 0.9
+    regions = {r.name: r for r in template_regions(FORM, registration, rects)}
+    # Each field lands where the scan put it (compare in cleaned-page pixels).
+    to_clean = np.vstack([clean.matrix, [0, 0, 1]]) @ np.vstack([matrix, [0, 0, 1]])
+    for f in FORM.fields:
+        expected = transform_box(f.bbox, to_clean[:2])
+        assert box_iou(regions[f.name].bbox, expected) > 0.8, f.name
+    assert len(regions["date"].cells) == 8 and len(regions["phone"].cells) == 10
+
+
+def test_a_page_of_another_form_does_not_register():
+    other = Template(
+        "other",
+        (1200, 900),
+        (
+            TemplateField("a", "box", (700, 120, 300, 200)),
+            TemplateField("b", "comb", (150, 650, 210, 70), cells=3),
+        ),
+    )
+    clean = clean_page(_draw_form(other))
+    registration, _ = register(clean.ink, FORM)
+    assert not registration.ok
+
+
+def test_a_blank_page_does_not_register():
+    registration, _ = register(clean_page(blank()).ink, FORM)
+    assert not registration.ok and registration.score == 0.0
+
+
+def test_draft_template_from_a_blank_form():
+    draft = draft_template(clean_page(_draw_form(FORM)).ink, "draft")
+    assert [(f.name, f.kind, f.cells) for f in draft.fields] == [
+        ("field_1", "comb", 8),
+        ("field_2", "box", 0),
+        ("field_3", "comb", 10),
+    ]
+    for drafted, original in zip(draft.fields, [f for f in FORM.fields if f.kind != "line"], strict=True):
+        assert box_iou(drafted.bbox, original.bbox) > 0.9

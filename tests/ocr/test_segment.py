@@ -1,0 +1,125 @@
+"""Segmentation inside a field: line removal, broken and touching digits, separators."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.cleanup import clean_page
+from ocr.fields import find_fields, line_masks
+from ocr.geometry import FieldRegion
+from ocr.segment import plan_characters, remove_lines, segment_field, split_points
+from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb
+
+
+def _segments(page, region=None):
+    clean = clean_page(page, deskew=False)
+    h_mask, v_mask = line_masks(clean.ink)
+    if region is None:
+        (region,) = find_fields(clean.ink)
+    return segment_field(clean.ink, h_mask, v_mask, region)
+
+
+def test_comb_gives_one_segment_per_filled_cell(mnist):
+    page = blank(400, 800)
+    draw_comb(page, 100, 100, 6)
+    fill_comb(page, [mnist.x_test[0], None, mnist.x_test[1], mnist.x_test[2], None, None], 100, 100)
+    segs = _segments(page)
+    assert [s.cell for s in segs] == [0, 2, 3]
+    assert all(s.is_digit and s.crop.any() for s in segs)
+
+
+def test_stroke_crossing_the_box_line_is_kept():
+    page = blank(300, 500)
+    draw_comb(page, 100, 100, 3)
+    # a long "1" that runs through the bottom border of the middle cell
+    cv2.line(page, (175, 110), (172, 180), 0, 5)
+    (seg,) = _segments(page)
+    x, y, w, h = seg.bbox
+    assert y + h >= 175  # the part below the border is still attached
+    assert h >= 60
+
+
+def test_remove_lines_restores_only_crossings():
+    ink = np.zeros((40, 60), np.uint8)
+    ink[20:23, :] = 255  # a rule
+    ink[5:35, 30:33] = 255  # a stroke crossing it
+    lines = np.zeros_like(ink)
+    lines[20:23, :] = 255
+    out = remove_lines(ink, lines)
+    assert out[20:23, 30:33].all()  # the crossing is kept
+    assert not out[20:23, :25].any() and not out[20:23, 38:].any()  # the rule is gone
+
+
+def test_touching_digits_are_split(mnist):
+    page = blank(300, 700)
+    cv2.rectangle(page, (80, 80), (520, 200), 0, 2)
+    # three digits drawn so close that their strokes touch
+    for i, x in enumerate((110, 158, 206)):
+        draw_digit(page, mnist.x_test[[3, 4, 7][i]], x, 95, 90)
+    segs = [s for s in _segments(page) if s.is_digit]
+    assert len(segs) == 3
+
+
+def test_broken_strokes_form_one_digit(mnist):
+    page = blank(300, 600)
+    cv2.rectangle(page, (80, 80), (480, 200), 0, 2)
+    draw_digit(page, mnist.x_test[1], 120, 95, 90)  # a 2
+    page[130:134, 100:240] = 255  # cut it with a white gap
+    draw_digit(page, mnist.x_test[0], 240, 95, 90)  # a 7
+    segs = [s for s in _segments(page) if s.is_digit]
+    assert len(segs) == 2
+
+
+def test_decimal_point_is_a_separator(mnist):
+    page = blank(300, 800)
+    cv2.rectangle(page, (60, 80), (700, 200), 0, 2)
+    x = 80
+    for i, idx in enumerate([2, 1, 0, 3]):
+        if i == 2:
+            cv2.circle(page, (x + 8, 170), 5, 0, -1)
+            x += 25
+        draw_digit(page, mnist.x_test[idx], x, 95, 90)
+        x += 75
+    segs = _segments(page)
+    assert "".join(s.char or "d" for s in segs) == "dd.dd"
+
+
+def test_specks_are_not_digits(mnist):
+    page = blank(300, 600)
+    cv2.rectangle(page, (80, 80), (480, 200), 0, 2)
+    draw_digit(page, mnist.x_test[0], 150, 95, 90)
+    page[110:112, 400:402] = 0
+    page[185:187, 300:302] = 0
+    segs = _segments(page)
+    assert len(segs) == 1 and segs[0].is_digit
+
+
+def test_empty_box_gives_no_segments():
+    page = blank(300, 600)
+    cv2.rectangle(page, (80, 80), (480, 200), 0, 2)
+    assert _segments(page) == []
+
+
+def test_plan_characters_geometry():
+    # two digits, a separator low between them, a broken-off bar above the second digit
+    boxes = [(0, 0, 30, 50), (40, 0, 30, 50), (33, 44, 4, 4), (45, -8, 20, 6)]
+    areas = np.array([600, 600, 16, 80])
+    groups, separators = plan_characters(boxes, areas, 50)
+    assert groups == [[0], [1, 3]]
+    assert separators == [(2, ".")]
+
+
+def test_split_points_cut_at_the_thinnest_column():
+    profile = np.array([5, 6, 7, 6, 1, 6, 7, 6, 5, 5])
+    assert split_points(profile, 2) == [4]
+
+
+@pytest.mark.parametrize("kind", ["box", "line"])
+def test_free_field_segments_are_ordered_left_to_right(mnist, kind):
+    page = blank(300, 800)
+    for i in range(4):
+        draw_digit(page, mnist.x_test[i], 100 + i * 85, 100, 80)
+    region = FieldRegion(kind, (90, 90, 380, 100), ((92, 92, 376, 96),) if kind == "box" else ())
+    segs = _segments(page, region)
+    xs = [s.bbox[0] for s in segs]
+    assert len(segs) == 4 and xs == sorted(xs)

@@ -1,0 +1,74 @@
+"""The CLI through typer's CliRunner: exit codes, output a user reads, JSON a script reads."""
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from tests.conftest import MNIST_PATH
+
+runner = CliRunner()
+
+
+def test_evaluate_json_reports_every_figure():
+    result = runner.invoke(app, ["evaluate", "--data", str(MNIST_PATH), "--limit", "500", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["digits"] == 500
+    assert figures["cnn_accuracy"] > 0.98 and figures["svm_accuracy"] > 0.95
+    assert [p["reject_rate"] for p in figures["reject_curve"]] == [0.0, 0.005, 0.01, 0.02, 0.05]
+    assert figures["speed"]["cnn_digits_per_s"] > 0 and figures["speed"]["cores"] == 1
+    assert "cnn_accuracy" in figures["distorted"]
+
+
+def test_evaluate_table_names_the_figures():
+    result = runner.invoke(app, ["evaluate", "--data", str(MNIST_PATH), "--limit", "300"])
+    assert result.exit_code == 0, result.output
+    for text in ("CNN accuracy", "HOG-SVM accuracy", "agreement rate", "error at 2.0% rejected", "digits/s"):
+        assert text in result.output
+
+
+def test_evaluate_with_missing_models_exits_4(tmp_path):
+    result = runner.invoke(app, ["evaluate", "--data", str(MNIST_PATH), "--models", str(tmp_path)])
+    assert result.exit_code == 4
+    assert "digitflow train" in result.output
+
+
+def test_evaluate_with_a_file_that_is_not_mnist_exits_5(tmp_path):
+    bogus = tmp_path / "mnist.npz"
+    np.savez(bogus, images=np.zeros((3, 28, 28)))
+    result = runner.invoke(app, ["evaluate", "--data", str(bogus)])
+    assert result.exit_code == 5
+    assert "not an MNIST" in result.output
+
+
+def test_evaluate_with_a_missing_data_file_is_a_usage_error(tmp_path):
+    result = runner.invoke(app, ["evaluate", "--data", str(tmp_path / "nope.npz")])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
+    """A miniature run of the real training path (seconds, not the 20-minute full run)."""
+    from ocr.classifiers import load_models
+    from ocr.mnist import Mnist
+    from ocr.training import TrainConfig, train_models
+
+    small = Mnist(
+        x_train=mnist.x_train[:1500],
+        y_train=mnist.y_train[:1500],
+        x_test=mnist.x_test[:300],
+        y_test=mnist.y_test[:300],
+        source="subset",
+        sha256=mnist.sha256,
+    )
+    lines: list[str] = []
+    manifest = train_models(small, tmp_path, TrainConfig(epochs=1, validation_size=300), "test", lines.append)
+    assert any(line.startswith("CNN epoch 1/1") for line in lines)
+    loaded = load_models(tmp_path)
+    assert loaded.manifest["metrics"]["mnist_test"]["digits"] == 300
+    assert manifest["training_data"]["validation"]["size"] == 300
+    labels, _ = loaded.cnn.predict(np.zeros((2, 28, 28), np.float32))
+    assert labels.shape == (2,)
