@@ -8,7 +8,7 @@ from ocr.cleanup import clean_page
 from ocr.geometry import box_iou, transform_box
 from ocr.register import draft_template, register, template_regions
 from ocr.template import Template, TemplateField
-from tests.ocr.drawing import blank, draw_comb, rotate
+from tests.ocr.drawing import blank, draw_comb
 
 FORM = Template(
     name="test_form",
