@@ -62,7 +62,7 @@ def _limit_to_cores(cores: int) -> None:
 def train(
     data: DataOption = None,
     out: Annotated[Path, typer.Option(help="Directory to write the models and manifest to.")] = Path("ocr/models"),
-    epochs: Annotated[int, typer.Option(min=1, help="CNN training epochs.")] = 20,
+    epochs: Annotated[int, typer.Option(min=1, help="CNN training epochs.")] = 28,
     seed: Annotated[int, typer.Option(help="Seed of the validation split, augmentation and initialisation.")] = 1234,
 ) -> None:
     """Train the CNN and the HOG-SVM on MNIST train and write them with a manifest."""
@@ -279,7 +279,7 @@ def _field_json(scan: Path, page: int, f) -> dict:
                 "label": d.label,
                 "confidence": round(d.confidence, 4),
                 "cnn": {"label": d.cnn_label, "probability": round(d.cnn_prob, 4)},
-                "svm": {"label": d.svm_label, "probability": round(d.svm_prob, 4)},
+                "svm": {"label": d.svm_label, "score": round(d.svm_prob, 4)},
             }
             for d in f.digits
         ],
@@ -310,6 +310,345 @@ def template_init(
         err_console.print(f"[red]error:[/red] no boxes or combs found on {blank}")
         raise typer.Exit(7)
     typer.echo(draft.to_yaml(), nl=False)
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL. Default: $DIGITFLOW_DATABASE_URL or sqlite:///digitflow.db."),
+]
+
+
+def _settings(db: str | None):
+    from worker.config import load_settings
+
+    return load_settings(database_url=db)
+
+
+def _session_factory(db: str | None, migrate: bool = True):
+    from db.engine import make_engine, make_session_factory, upgrade_schema
+
+    settings = _settings(db)
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade_schema(engine)
+    return settings, make_session_factory(engine)
+
+
+@app.command()
+def run(
+    paths: Annotated[list[Path], typer.Argument(help="Scan files or directories (searched recursively).")],
+    template: Annotated[
+        Path | None, typer.Option(help="Form template (YAML/JSON) for every scan.", exists=True)
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    name: Annotated[str | None, typer.Option(help="Batch name. Default: the first path.")] = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Read every scan under PATHS into the database, here, in local processes (no broker needed)."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ocr.template import load_template
+    from worker.embedded import discover_files, record_files, run_documents
+
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise typer.BadParameter(f"no such file or directory: {', '.join(missing)}", param_hint="PATHS")
+    try:
+        if template is not None:
+            load_template(template)  # fail now, not once per document
+        settings, factory = _session_factory(db)
+    except DigitflowError as exc:
+        raise _fail(exc) from exc
+    files = discover_files(paths, include, exclude)
+    submission = record_files(factory, files, name or str(paths[0]), str(template.resolve()) if template else None)
+    console.print(
+        f"{submission.found} scan file(s) found, {submission.skipped} already processed, "
+        f"{len(submission.document_ids)} to read" + (f" (batch {submission.batch_id})" if submission.batch_id else "")
+    )
+    totals = {"done": 0, "failed": 0, "pages": 0, "fields": 0, "review": 0, "digits": 0}
+    started = time.perf_counter()
+    interrupted = False
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("reading", total=len(submission.document_ids))
+
+        def on_done(outcome) -> None:
+            totals[outcome.status] += 1
+            for key in ("pages", "fields", "review", "digits"):
+                totals[key] += getattr(outcome, key)
+            if outcome.error:
+                progress.console.print(f"[yellow]failed:[/yellow] {outcome.error}")
+            progress.advance(task)
+
+        try:
+            run_documents(settings, submission.document_ids, workers, on_done)
+        except KeyboardInterrupt:
+            interrupted = True
+    elapsed = time.perf_counter() - started
+    review_share = totals["review"] / totals["fields"] if totals["fields"] else 0.0
+    console.print(
+        f"documents done {totals['done']}, failed {totals['failed']}; fields {totals['fields']} "
+        f"({review_share:.1%} need review); {totals['pages']} pages in {elapsed:.1f} s "
+        f"({totals['pages'] / elapsed if elapsed else 0:.2f} pages/s)"
+    )
+    if interrupted:
+        err_console.print("interrupted: finished documents are stored, the rest stay queued")
+        raise typer.Exit(130)
+    if totals["failed"]:
+        raise typer.Exit(10)
+
+
+FORMATS = ("table", "csv", "json", "jsonl")
+
+
+@app.command()
+def results(
+    batch: Annotated[int | None, typer.Option(help="Only this batch id.")] = None,
+    document: Annotated[str | None, typer.Option(help="Only documents whose path matches this glob.")] = None,
+    field: Annotated[str | None, typer.Option(help="Only fields with this name.")] = None,
+    status: Annotated[str | None, typer.Option(help="accepted, review or corrected.")] = None,
+    min_confidence: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Only fields at least this sure.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or jsonl.")] = "table",
+    db: DatabaseOption = None,
+) -> None:
+    """Query stored fields. JSON Lines is the stable contract: one object per field."""
+    from sqlalchemy import select
+
+    from db.models import FIELD_STATUSES, Field
+    from db.queries import iter_results
+
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"must be one of {', '.join(FORMATS)}", param_hint="--format")
+    if status is not None and status not in FIELD_STATUSES:
+        raise typer.BadParameter(f"must be one of {', '.join(FIELD_STATUSES)}", param_hint="--status")
+    _, factory = _session_factory(db)
+    with factory() as session:
+        if field is not None and session.scalar(select(Field.id).where(Field.name == field).limit(1)) is None:
+            known = session.scalars(select(Field.name).distinct().order_by(Field.name).limit(30)).all()
+            raise typer.BadParameter(
+                f"no field named {field!r}; known names: {', '.join(known) or '(none stored yet)'}",
+                param_hint="--field",
+            )
+        records = iter_results(
+            session, batch_id=batch, document_glob=document, field=field, status=status, min_confidence=min_confidence
+        )
+        _print_records(records, fmt)
+
+
+def _print_records(records, fmt: str) -> None:
+    import csv
+
+    if fmt == "jsonl":
+        for r in records:
+            typer.echo(json.dumps(r))
+    elif fmt == "json":
+        typer.echo(json.dumps(list(records), indent=2))
+    elif fmt == "csv":
+        columns = ["document", "sha256", "page", "field", "kind", "value", "text", "confidence", "status", "bbox"]
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        for r in records:
+            writer.writerow([r[c] if c != "bbox" else " ".join(map(str, r[c])) for c in columns])
+    else:
+        table = Table()
+        for column in ("document", "page", "field", "text", "confidence", "status"):
+            table.add_column(column, justify="right" if column in ("page", "confidence") else "left")
+        count = 0
+        for r in records:
+            count += 1
+            table.add_row(
+                r["document"], str(r["page"]), r["field"], r["text"] or "(empty)", f"{r['confidence']:.3f}", r["status"]
+            )
+        console.print(table)
+        console.print(f"{count} field(s)")
+
+
+review_app = typer.Typer(help="Review doubtful fields: list, show, accept, correct.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+def _who(who: str | None) -> str:
+    return who or os.environ.get("USER") or "cli"
+
+
+def _load_field(session, field_id: int):
+    from db.queries import get_field
+
+    found = get_field(session, field_id)
+    if found is None:
+        raise typer.BadParameter(f"no field with id {field_id}", param_hint="ID")
+    return found
+
+
+@review_app.command("list")
+def review_list(
+    limit: Annotated[int, typer.Option(min=1, help="How many fields to show.")] = 20,
+    batch: Annotated[int | None, typer.Option(help="Only this batch id.")] = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Fields waiting for review, most doubtful first."""
+    from db.queries import review_queue
+
+    _, factory = _session_factory(db)
+    with factory() as session:
+        fields = review_queue(session, limit=limit, batch_id=batch)
+        table = Table()
+        for column in ("id", "document", "page", "field", "text", "confidence", "why"):
+            table.add_column(column)
+        for f in fields:
+            table.add_row(
+                str(f.id),
+                f.page.document.path,
+                str(f.page.number),
+                f.name,
+                f.text or "(empty)",
+                f"{f.confidence:.3f}",
+                f.reasons or "",
+            )
+        console.print(table)
+        if not fields:
+            console.print("nothing to review")
+
+
+@review_app.command("show")
+def review_show(
+    field_id: Annotated[int, typer.Argument(metavar="ID", help="Field id (from `review list`).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the crop. Default: ./field_<ID>.png")] = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Write a field's crop to a PNG, print its path, a preview and its digits."""
+    import cv2
+    import numpy as np
+
+    _, factory = _session_factory(db)
+    with factory() as session:
+        f = _load_field(session, field_id)
+        console.print(
+            f"field {f.id} '{f.name}' of {f.page.document.path} page {f.page.number}: "
+            f"read {f.text or '(empty)'!r}, confidence {f.confidence:.3f}, {f.status}"
+        )
+        if f.reasons:
+            console.print(f"why: {f.reasons}")
+        for d in f.digits:
+            console.print(
+                f"  digit {d.position + 1}: {d.label} ({d.confidence:.3f}; CNN {d.cnn_label} "
+                f"{d.cnn_probability:.3f}, SVM {d.svm_label} {d.svm_score:.3f})"
+            )
+        if not f.crop:
+            console.print("no crop stored for this field")
+            return
+        path = out or Path(f"field_{f.id}.png")
+        path.write_bytes(f.crop)
+        console.print(f"crop written to {path}")
+        image = cv2.imdecode(np.frombuffer(f.crop, np.uint8), cv2.IMREAD_GRAYSCALE)
+        if image is not None:
+            console.print(terminal_preview(image), markup=False, highlight=False)
+
+
+def terminal_preview(gray, width: int = 72) -> str:
+    """A character-shaded preview of a gray image, ``width`` columns wide."""
+    import cv2
+
+    h, w = gray.shape
+    rows = max(1, round(h / w * width * 0.5))  # terminal cells are about twice as tall as wide
+    small = cv2.resize(gray, (width, rows), interpolation=cv2.INTER_AREA)
+    shades = " .:-=+*#%@"
+    return "\n".join("".join(shades[int((255 - v) * (len(shades) - 1) / 255)] for v in row) for row in small)
+
+
+@review_app.command("accept")
+def review_accept(
+    field_id: Annotated[int, typer.Argument(metavar="ID")],
+    who: Annotated[str | None, typer.Option(help="Reviewer name. Default: $USER.")] = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Confirm a field's reading as it stands."""
+    from db.queries import accept_field
+
+    _, factory = _session_factory(db)
+    with factory.begin() as session:
+        f = _load_field(session, field_id)
+        accept_field(session, f, _who(who))
+        console.print(f"field {f.id} accepted: {f.text or '(empty)'}")
+
+
+@review_app.command("correct")
+def review_correct(
+    field_id: Annotated[int, typer.Argument(metavar="ID")],
+    value: Annotated[str, typer.Argument(help="The right value, as written (e.g. 1250.75).")],
+    who: Annotated[str | None, typer.Option(help="Reviewer name. Default: $USER.")] = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Replace a field's reading; the template's validation applies and the change is recorded."""
+    import re
+
+    from db.queries import correct_field
+    from ocr.template import load_template
+
+    if not re.fullmatch(r"[0-9]*([.,][0-9]+)*", value):
+        raise typer.BadParameter("must be digits, optionally with . or , separators", param_hint="VALUE")
+    _, factory = _session_factory(db)
+    with factory.begin() as session:
+        f = _load_field(session, field_id)
+        problems: list[str] = []
+        template_path = f.page.document.template
+        if template_path:
+            try:
+                rule = load_template(template_path).field(f.name).validate
+                problems = rule.problems("".join(c for c in value if c.isdigit()), value)
+            except (DigitflowError, KeyError):
+                problems = []  # the template moved or changed: nothing to check against
+        try:
+            correct_field(session, f, value, _who(who), problems)
+        except ValueError as exc:
+            err_console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        console.print(f"field {f.id} corrected to {value}")
+
+
+@app.command()
+def export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    batch: Annotated[int | None, typer.Option(help="Only this batch id.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Final values after review: one row per document for templated forms, one row per field otherwise."""
+    import csv
+    import io
+
+    from db.queries import export_rows
+
+    if fmt not in ("csv", "json"):
+        raise typer.BadParameter("must be csv or json", param_hint="--format")
+    _, factory = _session_factory(db)
+    with factory() as session:
+        columns, rows = export_rows(session, batch)
+    if fmt == "json":
+        text = json.dumps(rows, indent=2, default=str) + "\n"
+    else:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+        text = buffer.getvalue()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"{len(rows)} row(s) written to {out}")
 
 
 def main() -> None:

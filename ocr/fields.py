@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box, FieldRegion
+from ocr.geometry import Box, FieldRegion, box_iou
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ def find_fields(ink: np.ndarray) -> list[FieldRegion]:
     rules = find_rules(h_mask)
     rects = find_rects(rules, v_mask)
     fields = group_rects(rects)
+    # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
-    for f in fields:
-        x, y, w, h = f.bbox
+    for x, y, w, h in [r.outer for r in rects] + [f.bbox for f in fields]:
         used[y : y + h, x : x + w] = 255
     if fields:
         fields += find_underline_fields(ink, h_mask, v_mask, rules, used)
     else:
-        fields = find_text_lines(ink, h_mask, v_mask)
+        fields = find_text_lines(ink, h_mask, v_mask, used)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
@@ -112,9 +112,12 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
             tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
             if len(walls) < 2 or walls[0][0] > x0 + tolerance or walls[-1][1] < x1 - tolerance:
                 continue
-            for left, right in zip(walls[:-1], walls[1:], strict=False):
+            widths = [right[0] - left[1] for left, right in zip(walls[:-1], walls[1:], strict=False)]
+            typical = float(np.percentile(widths, 75))
+            for (left, right), width in zip(zip(walls[:-1], walls[1:], strict=False), widths, strict=True):
                 key = (left[0] // 4, top.y // 4, right[1] // 4)
-                if key in claimed or right[0] - left[1] < 6:
+                # A narrow slot between two boxes of a row of separate boxes is no box.
+                if key in claimed or width < 6 or (len(widths) >= 3 and width < 0.45 * typical):
                     continue
                 claimed.add(key)
                 outer = (
@@ -205,14 +208,19 @@ def group_rects(rects: list[Rect]) -> list[FieldRegion]:
             x, y, w, h = r.outer
             same_row = abs(y - ly) <= max(4, 0.12 * lh) and abs(h - lh) <= max(4, 0.12 * lh)
             similar = 0.7 <= w / lw <= 1.4 and max(w, lw) <= 2.2 * h
-            close = -4 <= x - (lx + lw) <= 0.5 * lw
+            # Adjacent boxes share a wall, so their outer boxes overlap by its thickness.
+            close = -0.25 * lw <= x - (lx + lw) <= 0.5 * lw
             if same_row and similar and close:
                 g.append(r)
                 break
         else:
             groups.append([r])
+    combs = [g for g in groups if len(g) >= 2]
+    cell_height = float(np.median([r.outer[3] for g in combs for r in g])) if combs else None
     fields = []
     for g in groups:
+        if len(g) == 1 and not is_number_box(g[0].outer, cell_height):
+            continue
         x0 = min(r.outer[0] for r in g)
         y0 = min(r.outer[1] for r in g)
         x1 = max(r.outer[0] + r.outer[2] for r in g)
@@ -223,6 +231,19 @@ def group_rects(rects: list[Rect]) -> list[FieldRegion]:
         else:
             fields.append(FieldRegion("box", bbox, (g[0].inner,)))
     return fields
+
+
+def is_number_box(box: Box, comb_cell_height: float | None) -> bool:
+    """Whether a lone rectangle is shaped like a box for a written number.
+
+    Tick boxes and logo frames are square; note and comment boxes are several
+    lines tall.  A number box is wider than tall and, on a page with combs, at
+    most about twice as tall as their boxes.
+    """
+    _, _, w, h = box
+    if w < 1.3 * h:
+        return False
+    return comb_cell_height is None or h <= 2.5 * comb_cell_height
 
 
 def _handwriting(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> np.ndarray:
@@ -243,11 +264,23 @@ def long_components(mask: np.ndarray, stat: int, min_length: int) -> np.ndarray:
     return np.where(np.isin(labels, long), 255, 0).astype(np.uint8)
 
 
-def find_text_lines(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> list[FieldRegion]:
-    """Lines of handwriting on a page without boxes, each as one ``line`` field."""
+def find_text_lines(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, used: np.ndarray) -> list[FieldRegion]:
+    """Lines of handwriting on a page without boxes, each as one ``line`` field.
+
+    Marks much smaller than the page's typical character, and anything touching
+    the page edge (the desk or the paper's edge in a photo), start no line.
+    """
     rest = _handwriting(ink, h_mask, v_mask)
-    components = stroke_components(rest)
-    return [FieldRegion("line", _pad(box, 8, ink.shape)) for box in group_lines(components)]
+    rest[used > 0] = 0
+    height, width = ink.shape
+    components = [
+        c for c in stroke_components(rest) if c[0] > 0 and c[1] > 0 and c[0] + c[2] < width and c[1] + c[3] < height
+    ]
+    if not components:
+        return []
+    typical = float(np.median([c[3] for c in components if c[3] >= 20] or [20]))
+    characters = [c for c in components if c[3] >= 0.4 * typical]
+    return [FieldRegion("line", _pad(box, 8, ink.shape)) for box in group_lines(characters)]
 
 
 def find_underline_fields(
@@ -256,10 +289,10 @@ def find_underline_fields(
     """Handwriting standing on a printed rule that is not part of a box."""
     rest = _handwriting(ink, h_mask, v_mask)
     rest[used > 0] = 0
-    components = stroke_components(rest)
-    fields = []
+    components = [c for c in stroke_components(rest) if c[3] <= 6 * c[2] or c[3] < 60]  # no stray walls
+    fields: list[FieldRegion] = []
     for rule in rules:
-        if used[rule.y, rule.x0 : rule.x1].mean() > 0:
+        if used[max(0, rule.y - 2) : rule.y + 3, rule.x0 : rule.x1].any():
             continue
         above = [
             c
@@ -272,7 +305,9 @@ def find_underline_fields(
         if not above:
             continue
         for box in group_lines(above):
-            fields.append(FieldRegion("line", _pad(box, 8, ink.shape)))
+            region = FieldRegion("line", _pad(box, 8, ink.shape))
+            if all(box_iou(region.bbox, f.bbox) < 0.5 for f in fields):
+                fields.append(region)
     return fields
 
 
@@ -287,36 +322,29 @@ def stroke_components(mask: np.ndarray, min_height: int = 12) -> list[Box]:
 
 
 def group_lines(components: list[Box]) -> list[Box]:
-    """Group component boxes into text lines by vertical overlap; the bounding box of each line.
+    """Group component boxes into text lines; the bounding box of each line.
 
-    Components overlapping a line's vertical extent by half their height join it;
-    a horizontal gap wider than three line heights starts a new line.
+    Components are taken left to right; each joins the line whose rightmost
+    component it overlaps vertically by 40% of the smaller height and follows
+    within three character heights (so lines may slope, as in photos), else it
+    starts a line.
     """
     lines: list[list[Box]] = []
-    for c in sorted(components, key=lambda b: b[1] + b[3] / 2):
+    for c in sorted(components, key=lambda b: b[0]):
         cy0, cy1 = c[1], c[1] + c[3]
+        best, best_overlap = None, 0.0
         for line in lines:
-            ly0 = int(np.median([b[1] for b in line]))
-            ly1 = int(np.median([b[1] + b[3] for b in line]))
-            overlap = min(cy1, ly1) - max(cy0, ly0)
-            if overlap >= 0.5 * min(c[3], ly1 - ly0):
-                line.append(c)
-                break
-        else:
+            last = line[-1]
+            overlap = min(cy1, last[1] + last[3]) - max(cy0, last[1])
+            share = overlap / min(c[3], last[3])
+            gap = c[0] - max(b[0] + b[2] for b in line)
+            if share >= 0.4 and gap <= 3 * max(c[3], last[3]) and share > best_overlap:
+                best, best_overlap = line, share
+        if best is None:
             lines.append([c])
-    boxes = []
-    for line in lines:
-        line.sort(key=lambda b: b[0])
-        height = int(np.median([b[3] for b in line]))
-        chunk = [line[0]]
-        for b in line[1:]:
-            prev_right = max(p[0] + p[2] for p in chunk)
-            if b[0] - prev_right > 3 * height:
-                boxes.append(_union(chunk))
-                chunk = []
-            chunk.append(b)
-        boxes.append(_union(chunk))
-    return boxes
+        else:
+            best.append(c)
+    return [_union(line) for line in lines]
 
 
 def _union(boxes: list[Box]) -> Box:

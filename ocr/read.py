@@ -6,6 +6,7 @@ result are in original page pixels (before deskew and registration).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +78,13 @@ class PageReading:
     problems: tuple[str, ...] = field(default=())
 
 
-def read_page(gray: np.ndarray, models: Models, template: Template | None = None, number: int = 1) -> PageReading:
+def read_page(
+    gray: np.ndarray,
+    models: Models,
+    template: Template | None = None,
+    number: int = 1,
+    timings: dict[str, float] | None = None,
+) -> PageReading:
     """Read every digit field of one page.
 
     Parameters
@@ -86,8 +93,13 @@ def read_page(gray: np.ndarray, models: Models, template: Template | None = None
     models : loaded once per process (:func:`ocr.classifiers.load_models`).
     template : read these named fields (after registering the page onto it)
         instead of finding fields automatically.
+    number : the page's 1-based number in its document.
+    timings : if given, seconds spent per stage are added to it (cleanup,
+        fields, segmentation, normalise, cnn, svm).
     """
+    clock = _Clock(timings)
     clean = clean_page(gray)
+    clock.lap("cleanup")
     h_mask, v_mask = line_masks(clean.ink)
     registration_score = None
     if template is not None:
@@ -102,8 +114,10 @@ def read_page(gray: np.ndarray, models: Models, template: Template | None = None
         regions = template_regions(template, registration, rects)
     else:
         regions = find_fields(clean.ink)
+    clock.lap("fields")
     segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
-    readings = classify_segments(segments, models)
+    clock.lap("segmentation")
+    readings = classify_segments(segments, models, clock)
     back = invert_affine(clean.matrix)
     fields = []
     for index, (region, segs, digits) in enumerate(zip(regions, segments, readings, strict=True), start=1):
@@ -120,8 +134,11 @@ def read_page(gray: np.ndarray, models: Models, template: Template | None = None
     return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, tuple(fields), registration_score)
 
 
-def classify_segments(segments: list[list[Segment]], models: Models) -> list[list[DigitReading | None]]:
+def classify_segments(
+    segments: list[list[Segment]], models: Models, clock: _Clock | None = None
+) -> list[list[DigitReading | None]]:
     """Classify every digit segment of a page in one batch; None where a crop turned out blank."""
+    clock = clock or _Clock(None)
     crops, where = [], []
     for f, segs in enumerate(segments):
         for s, seg in enumerate(segs):
@@ -136,8 +153,11 @@ def classify_segments(segments: list[list[Segment]], models: Models) -> list[lis
     if not crops:
         return out
     batch = np.stack(crops)
+    clock.lap("normalise")
     _, cnn_probs = models.cnn.predict(batch)
+    clock.lap("cnn")
     _, svm_probs = models.svm.predict(batch)
+    clock.lap("svm")
     d = decide(cnn_probs, svm_probs, models.rule)
     for k, (f, s) in enumerate(where):
         out[f][s] = DigitReading(
@@ -153,6 +173,20 @@ def classify_segments(segments: list[list[Segment]], models: Models) -> list[lis
             cell=segments[f][s].cell,
         )
     return out
+
+
+class _Clock:
+    """Adds the seconds since the previous lap to ``timings[stage]`` (does nothing without a dict)."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[stage] = self.timings.get(stage, 0.0) + now - self.last
+        self.last = now
 
 
 def assemble_field(

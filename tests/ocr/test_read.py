@@ -1,0 +1,104 @@
+"""Reading whole pages drawn in the test, with the shipped models."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.geometry import box_iou
+from ocr.read import read_page
+from ocr.template import Template, TemplateField, Validation
+from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
+
+
+def _digits(mnist, labels: str) -> list[np.ndarray]:
+    """Clearly written MNIST test digits with these labels (the first of each, in order)."""
+    out = []
+    for ch in labels:
+        index = int(np.flatnonzero(mnist.y_test == int(ch))[len(out) % 5])
+        out.append(mnist.x_test[index])
+    return out
+
+
+def _form(mnist) -> np.ndarray:
+    page = blank()
+    cv2.putText(page, "Date of birth", (100, 90), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)
+    draw_comb(page, 100, 100, 8)
+    fill_comb(page, _digits(mnist, "03071987"), 100, 100)
+    cv2.putText(page, "Amount", (100, 290), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)
+    cv2.rectangle(page, (100, 300), (560, 390), 0, 2)
+    x = 115
+    for i, d in enumerate(_digits(mnist, "12575")):
+        if i == 3:
+            cv2.circle(page, (x + 6, 372), 4, 0, -1)
+            x += 18
+        draw_digit(page, d, x, 312, 64)
+        x += 58
+    return page
+
+
+def test_auto_mode_reads_comb_and_amount_with_original_coordinates(models, mnist):
+    page, matrix = rotate(_form(mnist), 2.0, shift=(15, -10))
+    reading = read_page(page, models)
+    assert reading.angle == pytest.approx(2.0, abs=0.3)
+    assert [(f.kind, f.value) for f in reading.fields] == [("comb", "03071987"), ("box", "12575")]
+    amount = reading.fields[1]
+    assert amount.text == "125.75"
+    # Boxes are reported in the pixels of the page as scanned (rotated and shifted), not the deskewed page.
+    corners = np.array([[100, 100, 1], [500, 156, 1]]) @ matrix.T
+    x0, y0 = corners.min(axis=0)
+    assert box_iou(reading.fields[0].bbox, (int(x0), int(y0), 400, 56)) > 0.7
+    for f in reading.fields:
+        assert 0 <= f.confidence <= min(d.confidence for d in f.digits) + 1e-6
+        for d in f.digits:
+            x, y, w, h = d.bbox
+            assert page[y : y + h, x : x + w].min() < 100  # each digit box holds ink on the scan
+
+
+def test_template_mode_names_fields_and_validates(models, mnist):
+    template = Template(
+        "t",
+        (1200, 900),
+        (
+            TemplateField("birth_date", "comb", (100, 100, 400, 56), 8, Validation(date="DDMMYYYY")),
+            TemplateField("amount", "box", (100, 300, 460, 90), 0, Validation(max=100)),
+        ),
+    )
+    page, _ = rotate(_form(mnist), -1.5, shift=(-40, 30))
+    reading = read_page(page, models, template)
+    assert reading.registration_score >= 0.9
+    fields = {f.name: f for f in reading.fields}
+    assert fields["birth_date"].value == "03071987"
+    assert fields["amount"].text == "125.75"
+    assert any("above the maximum" in r for r in fields["amount"].reasons)
+
+
+def test_page_that_does_not_register_is_flagged_not_read(models, mnist):
+    template = Template("t", (1200, 900), (TemplateField("x", "comb", (600, 600, 300, 60), 5),))
+    reading = read_page(_form(mnist), models, template)
+    assert reading.fields == ()
+    assert reading.problems and "does not register" in reading.problems[0]
+
+
+def test_printed_text_and_a_signature_give_no_numbers(models):
+    page = blank()
+    for i, line in enumerate(["Thank you for your application.", "Please keep this letter", "Yours sincerely,"]):
+        cv2.putText(page, line, (100, 120 + 60 * i), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+    rng = np.random.default_rng(3)
+    points = np.cumsum(rng.normal(0, 12, (60, 2)), axis=0) + (300, 500)
+    points[:, 0] = np.linspace(150, 600, 60) + rng.normal(0, 8, 60)
+    cv2.polylines(page, [points.astype(np.int32)], False, 0, 3)
+    cv2.line(page, (120, 600), (700, 600), 0, 2)
+    reading = read_page(page, models)
+    assert [f.value for f in reading.fields if not f.needs_review] == []
+
+
+def test_photo_like_page_reads_lines(models, mnist):
+    page = blank()
+    expected = ["4096", "5213"]
+    for row, text in enumerate(expected):
+        for i, d in enumerate(_digits(mnist, text)):
+            draw_digit(page, d, 200 + i * 75, 200 + row * 250, 90)
+    lit = (page.astype(np.float32) * np.linspace(0.55, 1.0, page.shape[1])[None, :]).astype(np.uint8)
+    reading = read_page(lit, models)
+    assert [f.value for f in reading.fields] == expected
+    assert all(f.kind == "line" for f in reading.fields)

@@ -1,0 +1,159 @@
+"""The embedded runner: find scans, record them, process them in local processes.
+
+No broker is needed; the database is SQLite by default.  Each worker process
+loads the models once (in the pool initializer) and processes documents by id
+through :func:`worker.pipeline.process_document`, exactly as a Celery worker does.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_session_factory
+from db.queries import add_documents, create_batch, processed_sha256s
+from worker.config import Settings
+from worker.pipeline import Outcome, process_document
+
+SCAN_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff", "*.bmp", "*.pdf")
+
+
+@dataclass(frozen=True)
+class Submission:
+    batch_id: int | None
+    document_ids: list[int]
+    skipped: int  # files already processed (same sha256)
+    found: int
+
+
+def discover_files(
+    paths: Iterable[Path], include: list[str] | None = None, exclude: list[str] | None = None
+) -> list[Path]:
+    """Scan files under ``paths`` (recursively), matched by name, case-insensitive; sorted, no duplicates.
+
+    A path named explicitly is taken whatever its name.  Directories and
+    symlinks to directories are walked once (loops are not followed twice).
+    """
+    include = [p.lower() for p in (include or SCAN_PATTERNS)]
+    exclude = [p.lower() for p in (exclude or [])]
+    found: dict[str, Path] = {}
+    for root in paths:
+        root = Path(root)
+        if not root.is_dir():
+            found.setdefault(str(root), root)
+            continue
+        seen_dirs: set[tuple[int, int]] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            try:
+                st = os.stat(dirpath)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen_dirs:
+                dirnames[:] = []
+                continue
+            seen_dirs.add((st.st_dev, st.st_ino))
+            dirnames.sort()
+            for name in sorted(filenames):
+                lower = name.lower()
+                path = Path(dirpath) / name
+                rel = str(path.relative_to(root)).lower()
+                if any(fnmatch.fnmatch(lower, p) or fnmatch.fnmatch(rel, p) for p in include) and not any(
+                    fnmatch.fnmatch(lower, p) or fnmatch.fnmatch(rel, p) for p in exclude
+                ):
+                    found.setdefault(str(path), path)
+    return sorted(found.values(), key=str)
+
+
+def hash_file(path: Path) -> tuple[str | None, int | None]:
+    """(sha256, size) of a file, or (None, None) when it cannot be read now (it fails later, with the reason)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            size = 0
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError:
+        return None, None
+    return digest.hexdigest(), size
+
+
+def record_files(factory: sessionmaker[Session], files: list[Path], name: str, template: str | None) -> Submission:
+    """Create a batch of documents for the files not processed before (by sha256)."""
+    hashed = [(str(p), *hash_file(p)) for p in files]
+    with factory.begin() as session:
+        done = processed_sha256s(session, [h for _, h, _ in hashed if h])
+        fresh, seen = [], set()
+        for path, sha, size in hashed:
+            if sha and (sha in done or sha in seen):
+                continue
+            if sha:
+                seen.add(sha)
+            fresh.append((path, sha, size))
+        if not fresh:
+            return Submission(None, [], len(hashed) - len(fresh), len(hashed))
+        batch = create_batch(session, name, template)
+        documents = add_documents(session, batch, fresh)
+        return Submission(batch.id, [d.id for d in documents], len(hashed) - len(fresh), len(hashed))
+
+
+def run_documents(
+    settings: Settings, document_ids: list[int], workers: int, on_done: Callable[[Outcome], None]
+) -> None:
+    """Process documents in ``workers`` local processes (1: in this process), calling ``on_done`` for each.
+
+    KeyboardInterrupt stops handing out documents; the ones in flight finish
+    (each is stored in one transaction), the rest stay ``queued``.
+    """
+    if workers <= 1:
+        _init_worker(settings)
+        for document_id in document_ids:
+            on_done(_process(document_id))
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(settings,)) as pool:
+        pending: set[Future] = set()
+        queue = list(reversed(document_ids))
+        try:
+            # Keep two documents per process in flight, no more: an interrupt leaves the rest queued.
+            while queue or pending:
+                while queue and len(pending) < 2 * workers:
+                    pending.add(pool.submit(_process, queue.pop()))
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    on_done(future.result())
+        except KeyboardInterrupt:
+            for future in pending:
+                future.cancel()
+            raise
+
+
+_STATE: dict = {}
+
+
+def _init_worker(settings: Settings) -> None:
+    """Per-process set-up: models and a database engine, created once and reused for every document."""
+    import signal
+
+    from ocr.classifiers import MODEL_DIR, load_models
+
+    if multiprocessing.parent_process() is not None:
+        # The parent handles Ctrl-C; workers finish the document in hand.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _STATE.get("settings") == settings:
+        return
+    _STATE["settings"] = settings
+    _STATE["models"] = load_models(settings.model_dir or MODEL_DIR)
+    _STATE["factory"] = make_session_factory(make_engine(settings.database_url))
+
+
+def _process(document_id: int) -> Outcome:
+    return process_document(_STATE["factory"], _STATE["models"], document_id, _STATE["settings"])

@@ -1,0 +1,155 @@
+"""Process one document: load it, read it, store the results in one transaction.
+
+The same function serves the embedded runner (local processes) and the Celery
+task.  Bad input ends as a stored ``failed`` status with the reason; only
+database trouble escapes (the caller retries it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Document
+from db.queries import fail_document, start_document, store_reading
+from ocr.classifiers import Models
+from ocr.errors import DigitflowError, UnreadableScanError
+from ocr.load import Page, load_pages
+from ocr.read import PageReading, read_page
+from ocr.template import Template, load_template
+from worker.config import Settings
+
+_CROP_MARGIN = 6  # pixels around a field in its stored crop
+
+
+class ScanChangedError(UnreadableScanError):
+    reason = "changed since submit"
+
+
+class ScanTooBigError(UnreadableScanError):
+    reason = "file too large"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one document; JSON-serialisable for task results."""
+
+    document_id: int
+    status: str  # "done" or "failed"
+    pages: int = 0
+    fields: int = 0
+    review: int = 0
+    digits: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def process_document(factory: sessionmaker[Session], models: Models, document_id: int, settings: Settings) -> Outcome:
+    """Load, read and store one document; safe to run again (results are replaced)."""
+    started = time.perf_counter()
+    with factory.begin() as session:
+        document = start_document(session, document_id)
+        path, expected_sha, template_path = document.path, document.sha256, document.template
+    timings: dict[str, float] = {}
+    try:
+        readings, pages = read_document(path, expected_sha, template_path, models, settings, timings)
+        crops = crop_fields(pages, readings)
+    except (OperationalError, DBAPIError):
+        raise
+    except DigitflowError as exc:
+        return _fail(factory, document_id, str(exc), started)
+    except Exception as exc:  # a defect must not stop the batch; keep the reason
+        return _fail(factory, document_id, f"internal error: {type(exc).__name__}: {exc}", started)
+    stored = time.perf_counter()
+    with factory.begin() as session:
+        document = session.get(Document, document_id)
+        store_reading(session, document, readings, crops, None)
+        session.flush()
+        # Inserts are flushed; the commit itself is the only database time not counted.
+        timings["database"] = time.perf_counter() - stored
+        document.timings = {k: round(v, 4) for k, v in timings.items()}
+    fields = [f for r in readings for f in r.fields]
+    return Outcome(
+        document_id=document_id,
+        status="done",
+        pages=len(readings),
+        fields=len(fields),
+        review=sum(f.needs_review for f in fields) + sum(bool(r.problems) for r in readings),
+        digits=sum(len(f.digits) for f in fields),
+        seconds=round(time.perf_counter() - started, 4),
+    )
+
+
+def read_document(
+    path: str,
+    expected_sha: str | None,
+    template_path: str | None,
+    models: Models,
+    settings: Settings,
+    timings: dict[str, float],
+) -> tuple[list[PageReading], list[Page]]:
+    """Load and read every page of the scan at ``path``; raises DigitflowError subclasses on bad input."""
+    t0 = time.perf_counter()
+    data = read_scan_bytes(Path(path), settings.max_file_bytes)
+    if expected_sha and hashlib.sha256(data).hexdigest() != expected_sha:
+        raise ScanChangedError(f"{path}: file changed since it was submitted (sha256 differs)")
+    template = cached_template(template_path) if template_path else None
+    pages = load_pages(data, pdf_dpi=settings.pdf_dpi, max_pixels=settings.max_pixels)
+    timings["load"] = timings.get("load", 0.0) + time.perf_counter() - t0
+    readings = [read_page(p.image, models, template, p.number, timings) for p in pages]
+    return readings, pages
+
+
+def read_scan_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, with the reasons a user can act on when it cannot be read."""
+    try:
+        if path.is_dir():
+            raise UnreadableScanError(f"{path}: is a directory, not a scan")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ScanTooBigError(f"{path}: {size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB file limit")
+        return path.read_bytes()
+    except UnreadableScanError:
+        raise
+    except FileNotFoundError as exc:
+        raise UnreadableScanError(f"{path}: file not found (deleted or moved after submit?)") from exc
+    except PermissionError as exc:
+        raise UnreadableScanError(f"{path}: permission denied") from exc
+    except OSError as exc:
+        raise UnreadableScanError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+@lru_cache(maxsize=32)
+def cached_template(path: str) -> Template:
+    return load_template(path)
+
+
+def crop_fields(pages: list[Page], readings: list[PageReading]) -> dict[tuple[int, str], bytes]:
+    """PNG crop of every field, keyed by (page number, field name)."""
+    crops = {}
+    for page, reading in zip(pages, readings, strict=True):
+        h, w = page.image.shape
+        for f in reading.fields:
+            x, y, fw, fh = f.bbox
+            x0, y0 = max(0, x - _CROP_MARGIN), max(0, y - _CROP_MARGIN)
+            x1, y1 = min(w, x + fw + _CROP_MARGIN), min(h, y + fh + _CROP_MARGIN)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            ok, png = cv2.imencode(".png", np.ascontiguousarray(page.image[y0:y1, x0:x1]))
+            if ok:
+                crops[(reading.number, f.name)] = png.tobytes()
+    return crops
+
+
+def _fail(factory: sessionmaker[Session], document_id: int, reason: str, started: float) -> Outcome:
+    with factory.begin() as session:
+        fail_document(session, session.get(Document, document_id), reason)
+    return Outcome(document_id, "failed", error=reason, seconds=round(time.perf_counter() - started, 4))
