@@ -107,10 +107,10 @@ def _training_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarray
 
 def _normalize_or_original(crop: np.ndarray, original: np.ndarray) -> np.ndarray:
     try:
-        return normalize_digit(crop)
+        return normalize_digit(crop, bright_ink=True)
     except BlankCropError:
         # A distortion that wiped out the digit (erosion of a faint stroke) teaches nothing.
-        return normalize_digit(original)
+        return normalize_digit(original, bright_ink=True)
 
 
 def _upscale(image: np.ndarray, scale: float) -> np.ndarray:

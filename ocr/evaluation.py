@@ -40,11 +40,11 @@ def evaluate_models(
     dict of JSON-serialisable figures; rates are 0-1 fractions.
     """
     y = np.asarray(y)
-    result = {"digits": int(len(y)), **score_digits(models, normalize_digits(x), y)}
+    result = {"digits": int(len(y)), **score_digits(models, normalize_digits(x, bright_ink=True), y)}
     if robustness:
         result["distorted"] = {"seed": ROBUSTNESS_SEED, **score_digits(models, distort_test_digits(x), y)}
     if speed:
-        batch = normalize_digits(x[:100])
+        batch = normalize_digits(x[:100], bright_ink=True)
         result["speed"] = {
             "batch_size": len(batch),
             "cnn_digits_per_s": measure_throughput(models.cnn.predict, batch),

@@ -30,7 +30,7 @@ _SPECK_SHARE = 0.05
 _LINE_ELONGATION = 4.0
 
 
-def normalize_digit(crop: np.ndarray) -> np.ndarray:
+def normalize_digit(crop: np.ndarray, bright_ink: bool | None = None) -> np.ndarray:
     """Normalise one digit crop to MNIST format.
 
     Parameters
@@ -38,6 +38,10 @@ def normalize_digit(crop: np.ndarray) -> np.ndarray:
     crop : (H, W) or (H, W, C) ndarray
         The digit, any size, any real or boolean dtype, dark ink on light paper
         or light on dark, with or without a margin.  C is 1, 3 (BGR) or 4.
+    bright_ink : bool or None
+        Whether ink is the bright side (as in ink masks and MNIST).  None:
+        decide from the crop, taking the majority of pixels as paper; a tight
+        crop of a bold digit can be mostly ink, so callers that know should say.
 
     Returns
     -------
@@ -52,7 +56,7 @@ def normalize_digit(crop: np.ndarray) -> np.ndarray:
     ValueError
         The crop is not an image (wrong number of dimensions or channels).
     """
-    ink = _to_ink(crop)
+    ink = _to_ink(crop, bright_ink)
     mask = _ink_mask(ink)
     mask = _drop_fragments(mask)
     if not mask.any():
@@ -65,7 +69,7 @@ def normalize_digit(crop: np.ndarray) -> np.ndarray:
     return _place_in_field(_fit_box(box))
 
 
-def normalize_digits(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
+def normalize_digits(crops: list[np.ndarray] | np.ndarray, bright_ink: bool | None = None) -> np.ndarray:
     """Normalise a sequence of crops; see :func:`normalize_digit`.
 
     Returns
@@ -74,11 +78,11 @@ def normalize_digits(crops: list[np.ndarray] | np.ndarray) -> np.ndarray:
     """
     out = np.zeros((len(crops), DIGIT_SIZE, DIGIT_SIZE), np.float32)
     for i, crop in enumerate(crops):
-        out[i] = normalize_digit(crop)
+        out[i] = normalize_digit(crop, bright_ink)
     return out
 
 
-def _to_ink(crop: np.ndarray) -> np.ndarray:
+def _to_ink(crop: np.ndarray, bright_ink: bool | None) -> np.ndarray:
     """Gray float image with ink high (up to 1) and paper at 0."""
     a = np.asarray(crop)
     if a.ndim == 3 and a.shape[2] in (1, 3, 4):
@@ -100,12 +104,14 @@ def _to_ink(crop: np.ndarray) -> np.ndarray:
     full_scale = float(np.iinfo(a.dtype).max) if np.issubdtype(a.dtype, np.integer) else max(hi, 1.0)
     if hi - lo < _MIN_CONTRAST * full_scale:
         raise BlankCropError("digit crop is uniform (blank paper or all ink): no stroke to read")
-    # Paper is the majority of any digit crop, so the median is the paper level.
-    paper = float(np.median(gray))
-    if paper - lo > hi - paper:  # dark ink on light paper
-        ink = (paper - gray) / (paper - lo)
+    if bright_ink is None:
+        # Paper is the majority of most digit crops, so the median is the paper level.
+        paper = float(np.median(gray))
+        bright_ink = paper - lo <= hi - paper
+    if bright_ink:
+        ink = (gray - lo) / (hi - lo)
     else:
-        ink = (gray - paper) / max(hi - paper, 1e-6)
+        ink = (hi - gray) / (hi - lo)
     return np.clip(ink, 0.0, 1.0)
 
 

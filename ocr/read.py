@@ -19,7 +19,7 @@ from ocr.fields import find_fields, line_masks
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
 from ocr.normalize import normalize_digit
 from ocr.register import register, template_regions
-from ocr.segment import Segment, segment_field
+from ocr.segment import Segment, segment_field, width_penalty
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
@@ -120,8 +120,8 @@ def read_page(
     readings = classify_segments(segments, models, clock)
     back = invert_affine(clean.matrix)
     fields = []
-    for index, (region, segs, digits) in enumerate(zip(regions, segments, readings, strict=True), start=1):
-        reading = assemble_field(region, segs, digits, back, name=region.name or f"field_{index}")
+    for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
+        reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
         if template is None and region.kind == "line" and not _looks_like_a_number(reading):
             continue
         if template is not None:
@@ -136,22 +136,34 @@ def read_page(
 
 def classify_segments(
     segments: list[list[Segment]], models: Models, clock: _Clock | None = None
-) -> list[list[DigitReading | None]]:
-    """Classify every digit segment of a page in one batch; None where a crop turned out blank."""
+) -> list[list[tuple[Segment, DigitReading | None]]]:
+    """Classify every digit of a page in one batch.
+
+    Each field's segments come back as ``(segment, reading)`` pairs in order;
+    separators have no reading, and a crop that turned out blank is dropped.
+    Where a segment has split alternatives, every reading of it is in the
+    batch, and the one whose digits' confidences multiply to the most wins.
+    """
     clock = clock or _Clock(None)
-    crops, where = [], []
-    for f, segs in enumerate(segments):
-        for s, seg in enumerate(segs):
-            if not seg.is_digit:
-                continue
-            try:
-                crops.append(normalize_digit(seg.crop))
-                where.append((f, s))
-            except BlankCropError:
-                continue
-    out: list[list[DigitReading | None]] = [[None] * len(segs) for segs in segments]
+    crops: list[np.ndarray] = []
+    index: dict[int, int] = {}  # id(segment) -> row in the batch
+
+    def add(seg: Segment) -> None:
+        try:
+            crops.append(normalize_digit(seg.crop, bright_ink=True))
+            index[id(seg)] = len(crops) - 1
+        except BlankCropError:
+            pass
+
+    for segs in segments:
+        for seg in segs:
+            if seg.is_digit:
+                add(seg)
+                for alternative in seg.alternatives:
+                    for piece in alternative:
+                        add(piece)
     if not crops:
-        return out
+        return [[(seg, None) for seg in segs if not seg.is_digit] for segs in segments]
     batch = np.stack(crops)
     clock.lap("normalise")
     _, cnn_probs = models.cnn.predict(batch)
@@ -159,9 +171,13 @@ def classify_segments(
     _, svm_probs = models.svm.predict(batch)
     clock.lap("svm")
     d = decide(cnn_probs, svm_probs, models.rule)
-    for k, (f, s) in enumerate(where):
-        out[f][s] = DigitReading(
-            bbox=segments[f][s].bbox,
+
+    def reading(seg: Segment) -> DigitReading | None:
+        k = index.get(id(seg))
+        if k is None:
+            return None
+        return DigitReading(
+            bbox=seg.bbox,
             label=int(d.label[k]),
             confidence=float(d.confidence[k]),
             cnn_label=int(d.cnn_label[k]),
@@ -170,8 +186,31 @@ def classify_segments(
             svm_prob=float(d.svm_prob[k]),
             disagree=bool(d.disagree[k]),
             low_confidence=bool(d.low_confidence[k]),
-            cell=segments[f][s].cell,
+            cell=seg.cell,
         )
+
+    out = []
+    for segs in segments:
+        pairs: list[tuple[Segment, DigitReading | None]] = []
+        for seg in segs:
+            if not seg.is_digit:
+                pairs.append((seg, None))
+                continue
+            options = [[seg], *[list(a) for a in seg.alternatives]]
+            scored = []
+            for option in options:
+                readings = [reading(piece) for piece in option]
+                kept = [(piece, r) for piece, r in zip(option, readings, strict=True) if r is not None]
+                if not kept:
+                    continue
+                score = sum(
+                    float(np.log(max(r.confidence, 1e-6))) + width_penalty(piece.bbox[2], seg.digit_height)
+                    for piece, r in kept
+                )
+                scored.append((score, kept))
+            if scored:
+                pairs.extend(max(scored, key=lambda item: item[0])[1])
+        out.append(pairs)
     return out
 
 
@@ -190,11 +229,11 @@ class _Clock:
 
 
 def assemble_field(
-    region: FieldRegion, segments: list[Segment], digits: list[DigitReading | None], back: np.ndarray, name: str
+    region: FieldRegion, pairs: list[tuple[Segment, DigitReading | None]], back: np.ndarray, name: str
 ) -> FieldReading:
     """Value, text, confidence and review reasons of one field; boxes mapped back through ``back``."""
     text, value, kept = [], [], []
-    for seg, digit in zip(segments, digits, strict=True):
+    for seg, digit in pairs:
         if not seg.is_digit:
             if value:  # a separator only counts between digits
                 text.append(seg.char)

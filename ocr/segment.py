@@ -25,12 +25,18 @@ class Segment:
     crop : (h, w) uint8 ink mask of this character alone (255 ink); empty for separators.
     char : "" for a digit still to be classified, "." or "," for a separator.
     cell : comb cell index (0-based) or None.
+    alternatives : splits of this segment into several digits, to be weighed
+        against reading it as one.
     """
 
     bbox: Box
     crop: np.ndarray
     char: str = ""
     cell: int | None = None
+    # Other readings of the same ink, each a run of narrower segments (touching
+    # digits); the reader keeps whichever the classifiers are surest of.
+    alternatives: tuple[tuple[Segment, ...], ...] = ()
+    digit_height: int = 0  # typical digit height of the field, for weighing splits (0: unknown)
 
     @property
     def is_digit(self) -> bool:
@@ -80,7 +86,8 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     # a digit's own stroke crossing a border is neither, so it survives.
     lines = cv2.bitwise_or(cv2.bitwise_and(h_mask[window], h_band), cv2.bitwise_and(v_mask[window], v_band))
     if region.kind == "line":
-        lines = cv2.bitwise_or(lines, long_components(h_mask[window], 2, int(0.5 * region.bbox[2])))
+        # The rule under a line of digits runs across the whole window; a digit's bar never does.
+        lines = cv2.bitwise_or(lines, long_components(h_mask[window], 2, int(0.9 * w)))
     clean = remove_lines(ink[window], lines)
     if region.kind == "comb":
         return _segment_comb(clean, (x, y), region)
@@ -175,8 +182,7 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int]) -> list[Segment]:
     for members in groups:
         ids = [m + 1 for m in members]
         seg = _segment_of(labels, stats, ids, origin)
-        for part in split_touching(seg, digit_height):
-            segments.append(part)
+        segments.append(with_split_alternatives(seg, digit_height))
     for m, char in separators:
         x, y, w, h = boxes[m]
         segments.append(Segment((x + origin[0], y + origin[1], w, h), np.zeros((0, 0), np.uint8), char=char))
@@ -209,12 +215,17 @@ def plan_characters(
     big.sort(key=lambda i: boxes[i][0])
     groups: list[list[int]] = []
     for i in big:
-        x, _, w, _ = boxes[i]
+        x, y, w, h = boxes[i]
         if groups:
             gx0 = min(boxes[j][0] for j in groups[-1])
             gx1 = max(boxes[j][0] + boxes[j][2] for j in groups[-1])
+            gy0 = min(boxes[j][1] for j in groups[-1])
+            gy1 = max(boxes[j][1] + boxes[j][3] for j in groups[-1])
             overlap = min(x + w, gx1) - max(x, gx0)
-            if overlap >= 0.5 * min(w, gx1 - gx0):
+            # Two full-height strokes side by side are two digits (a slanted 1 leaning over
+            # its neighbour); a piece of a broken digit is shorter than a digit.
+            both_full = h >= 0.75 * digit_height and gy1 - gy0 >= 0.75 * digit_height
+            if overlap >= 0.5 * min(w, gx1 - gx0) and not both_full:
                 groups[-1].append(i)
                 continue
         groups.append([i])
@@ -297,15 +308,58 @@ def split_points(profile: np.ndarray, parts: int) -> list[int]:
     return cuts
 
 
-def split_touching(seg: Segment, digit_height: int) -> list[Segment]:
-    """Split a segment that is too wide for one digit into its digits."""
+def width_penalty(width: int, digit_height: int) -> float:
+    """Log-odds against one digit being this wide: none up to 1.45 times its height, steeply more beyond."""
+    if digit_height <= 0:
+        return 0.0
+    return -4.0 * max(0.0, width / digit_height - 1.45)
+
+
+def split_parts(width: int, digit_height: int) -> int:
+    """How many digits a run of ink this wide most likely holds (handwritten digits are ~0.72 as wide as tall)."""
+    return max(1, int(round(width / (0.72 * digit_height))))
+
+
+def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
+    """``seg`` with candidate splits attached when it is wide enough to be touching digits.
+
+    Width alone cannot tell a wide 5 or 0 from two touching digits, so both
+    readings are kept and the classifiers decide (see :mod:`ocr.read`).
+    """
     x, y, w, h = seg.bbox
-    # Handwritten digits are at most about 0.9 of their height wide (a wide 0 or 2).
-    parts = int(round(w / (0.72 * digit_height))) if w > 1.15 * digit_height else 1
+    if w <= 0.9 * digit_height:
+        return seg
+    counts = sorted({max(2, split_parts(w, digit_height)), 2})
+    alternatives = [tuple(split_touching(seg, parts, digit_height)) for parts in counts]
+    # A narrow 1 touching its neighbour joins it far from the middle: also try the thinnest column anywhere.
+    alternatives.append(tuple(_split_at(seg, _thinnest_column(seg.crop), digit_height)))
+    kept = tuple(a for a in alternatives if len(a) >= 2)
+    return Segment(seg.bbox, seg.crop, seg.char, seg.cell, kept, digit_height)
+
+
+def _thinnest_column(crop: np.ndarray) -> int:
+    profile = (crop > 0).sum(axis=0)
+    w = len(profile)
+    lo, hi = max(1, int(0.12 * w)), max(2, int(0.88 * w))
+    return lo + int(np.argmin(profile[lo:hi]))
+
+
+def _split_at(seg: Segment, column: int, digit_height: int) -> list[Segment]:
+    return _pieces(seg, [0, column, seg.bbox[2]], digit_height)
+
+
+def split_touching(seg: Segment, parts: int, digit_height: int = 0) -> list[Segment]:
+    """Cut a segment into ``parts`` pieces at the thinnest columns near even spacing."""
+    x, y, w, h = seg.bbox
     if parts <= 1:
         return [seg]
     profile = (seg.crop > 0).sum(axis=0)
-    cuts = [0, *split_points(profile, parts), w]
+    return _pieces(seg, [0, *split_points(profile, parts), w], digit_height)
+
+
+def _pieces(seg: Segment, cuts: list[int], digit_height: int) -> list[Segment]:
+    """The segment cut at the given columns, each piece trimmed to its ink rows."""
+    x, y, _, _ = seg.bbox
     out = []
     for a, b in zip(cuts[:-1], cuts[1:], strict=False):
         piece = seg.crop[:, a:b]
@@ -313,5 +367,7 @@ def split_touching(seg: Segment, digit_height: int) -> list[Segment]:
         if rows.size == 0 or b - a < 2:
             continue
         piece = piece[rows[0] : rows[-1] + 1]
-        out.append(Segment((x + a, y + int(rows[0]), b - a, piece.shape[0]), piece, cell=seg.cell))
+        out.append(
+            Segment((x + a, y + int(rows[0]), b - a, piece.shape[0]), piece, cell=seg.cell, digit_height=digit_height)
+        )
     return out

@@ -174,7 +174,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     out_dir.mkdir(parents=True, exist_ok=True)
     train_idx, val_idx = split_validation(len(data.x_train), config.validation_size, config.seed)
     report(f"normalising {len(data.x_train)} MNIST training digits ({len(val_idx)} held out for validation)")
-    x_all = normalize_digits(data.x_train)
+    x_all = normalize_digits(data.x_train, bright_ink=True)
     x_val, y_val = x_all[val_idx], data.y_train[val_idx]
 
     svm = train_svm(x_all[train_idx], data.y_train[train_idx], x_val, y_val, config, report)

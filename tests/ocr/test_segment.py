@@ -57,7 +57,9 @@ def test_touching_digits_are_split(mnist):
     for i, x in enumerate((110, 158, 206)):
         draw_digit(page, mnist.x_test[[3, 4, 7][i]], x, 95, 90)
     segs = [s for s in _segments(page) if s.is_digit]
-    assert len(segs) == 3
+    # Cut already, or offered as splits for the classifiers to weigh: three digits must be one of the readings.
+    most = sum(max([1, *(len(a) for a in s.alternatives)]) for s in segs)
+    assert len(segs) <= 3 <= most
 
 
 def test_broken_strokes_form_one_digit(mnist):
