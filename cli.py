@@ -54,8 +54,12 @@ def _limit_to_cores(cores: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(cores)
-    tf.config.threading.set_inter_op_parallelism_threads(cores)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cores)
+        tf.config.threading.set_inter_op_parallelism_threads(cores)
+    except RuntimeError:
+        # TensorFlow already ran in this process (tests, embedding): its pools stay as they are.
+        pass
 
 
 @app.command()
@@ -496,6 +500,7 @@ def _load_field(session, field_id: int):
 def review_list(
     limit: Annotated[int, typer.Option(min=1, help="How many fields to show.")] = 20,
     batch: Annotated[int | None, typer.Option(help="Only this batch id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines instead of a table.")] = False,
     db: DatabaseOption = None,
 ) -> None:
     """Fields waiting for review, most doubtful first."""
@@ -504,6 +509,22 @@ def review_list(
     _, factory = _session_factory(db)
     with factory() as session:
         fields = review_queue(session, limit=limit, batch_id=batch)
+        if as_json:
+            for f in fields:
+                typer.echo(
+                    json.dumps(
+                        {
+                            "id": f.id,
+                            "document": f.page.document.path,
+                            "page": f.page.number,
+                            "field": f.name,
+                            "text": f.text,
+                            "confidence": f.confidence,
+                            "reasons": f.reasons,
+                        }
+                    )
+                )
+            return
         table = Table()
         for column in ("id", "document", "page", "field", "text", "confidence", "why"):
             table.add_column(column)

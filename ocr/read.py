@@ -6,6 +6,7 @@ result are in original page pixels (before deskew and registration).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -26,6 +27,8 @@ from ocr.template import Template
 # signature or a drawing, not a number (auto mode only).
 _MIN_ACCEPTED_SHARE_IN_LINES = 0.5
 _MAX_DIGITS_IN_LINE = 24
+# Log-odds against reading a run of ink as one more digit (see classify_segments).
+_SPLIT_COST = 1.0
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,8 @@ def classify_segments(
                 kept = [(piece, r) for piece, r in zip(option, readings, strict=True) if r is not None]
                 if not kept:
                     continue
-                score = sum(
+                # The CNN is often sure of a fragment too, so each extra digit must earn its place.
+                score = -_SPLIT_COST * (len(kept) - 1) + sum(
                     float(np.log(max(r.confidence, 1e-6))) + width_penalty(piece.bbox[2], seg.digit_height)
                     for piece, r in kept
                 )
@@ -255,7 +259,8 @@ def assemble_field(
         kind=region.kind,
         value="".join(value),
         text=text_str,
-        confidence=round(float(confidence), 4),
+        # Rounded down: a field is never surer than its weakest digit.
+        confidence=math.floor(float(confidence) * 1e4) / 1e4,
         bbox=transform_box(region.bbox, back),
         digits=tuple(kept),
         reasons=tuple(reasons),

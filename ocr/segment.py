@@ -309,10 +309,10 @@ def split_points(profile: np.ndarray, parts: int) -> list[int]:
 
 
 def width_penalty(width: int, digit_height: int) -> float:
-    """Log-odds against one digit being this wide: none up to 1.45 times its height, steeply more beyond."""
+    """Log-odds against one digit being this wide: none up to 1.2 times its height, steeply more beyond."""
     if digit_height <= 0:
         return 0.0
-    return -4.0 * max(0.0, width / digit_height - 1.45)
+    return -4.0 * max(0.0, width / digit_height - 1.2)
 
 
 def split_parts(width: int, digit_height: int) -> int:
