@@ -54,6 +54,10 @@ class ScanTooLargeError(UnreadableScanError):
     reason = "too many pixels"
 
 
+class FileTooLargeError(UnreadableScanError):
+    reason = "file too large"
+
+
 class NoPagesError(UnreadableScanError):
     reason = "no pages"
 

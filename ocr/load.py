@@ -19,6 +19,7 @@ from ocr.errors import (
     CorruptScanError,
     EmptyScanError,
     EncryptedPdfError,
+    FileTooLargeError,
     NoPagesError,
     ScanTooLargeError,
     UnreadableScanError,
@@ -91,7 +92,7 @@ def load_pages(
     list of Page, in file order, at least one.
     """
     name = "<bytes>" if isinstance(source, bytes) else str(source)
-    data = source if isinstance(source, bytes) else _read_bytes(Path(source))
+    data = source if isinstance(source, bytes) else read_scan_bytes(Path(source))
     if not data:
         raise EmptyScanError(f"{name}: file is empty (0 bytes)")
     kind = sniff_format(data[:1024])
@@ -102,10 +103,16 @@ def load_pages(
     return _load_raster(data, name, kind, max_pixels, max_pages)
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_scan_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """A scan file's bytes, with a reason a user can act on when it cannot be read.
+
+    ``max_bytes`` (if given) is checked before reading, so a huge file costs nothing.
+    """
     try:
         if path.is_dir():
             raise UnsupportedFormatError(f"{path}: is a directory, not a scan")
+        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+            raise FileTooLargeError(f"{path}: {size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB file limit")
         return path.read_bytes()
     except UnreadableScanError:
         raise

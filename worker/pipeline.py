@@ -22,7 +22,7 @@ from db.models import Document
 from db.queries import fail_document, start_document, store_reading
 from ocr.classifiers import Models
 from ocr.errors import DigitflowError, UnreadableScanError
-from ocr.load import Page, load_pages
+from ocr.load import Page, load_pages, read_scan_bytes
 from ocr.read import PageReading, read_page
 from ocr.template import Template, load_template
 from worker.config import Settings
@@ -32,10 +32,6 @@ _CROP_MARGIN = 6  # pixels around a field in its stored crop
 
 class ScanChangedError(UnreadableScanError):
     reason = "changed since submit"
-
-
-class ScanTooBigError(UnreadableScanError):
-    reason = "file too large"
 
 
 @dataclass(frozen=True)
@@ -106,25 +102,6 @@ def read_document(
     timings["load"] = timings.get("load", 0.0) + time.perf_counter() - t0
     readings = [read_page(p.image, models, template, p.number, timings) for p in pages]
     return readings, pages
-
-
-def read_scan_bytes(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes, with the reasons a user can act on when it cannot be read."""
-    try:
-        if path.is_dir():
-            raise UnreadableScanError(f"{path}: is a directory, not a scan")
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ScanTooBigError(f"{path}: {size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB file limit")
-        return path.read_bytes()
-    except UnreadableScanError:
-        raise
-    except FileNotFoundError as exc:
-        raise UnreadableScanError(f"{path}: file not found (deleted or moved after submit?)") from exc
-    except PermissionError as exc:
-        raise UnreadableScanError(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise UnreadableScanError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 @lru_cache(maxsize=32)

@@ -160,3 +160,14 @@ def test_directory_and_missing_file(tmp_path):
         load_pages(tmp_path)
     with pytest.raises(UnreadableScanError, match="not found"):
         load_pages(tmp_path / "missing.png")
+
+
+def test_file_size_limit_is_checked_before_reading(tmp_path):
+    from ocr.errors import FileTooLargeError
+    from ocr.load import read_scan_bytes
+
+    path = tmp_path / "big.png"
+    path.write_bytes(_encode(_page(), "PNG"))
+    with pytest.raises(FileTooLargeError, match="MB file limit"):
+        read_scan_bytes(path, max_bytes=100)
+    assert read_scan_bytes(path, max_bytes=10**9) == path.read_bytes()
