@@ -322,16 +322,29 @@ DatabaseOption = Annotated[
 ]
 
 
-def _settings(db: str | None):
+BrokerOption = Annotated[
+    str | None,
+    typer.Option("--broker", help="Broker URL. Default: $DIGITFLOW_BROKER_URL or redis://localhost:6379/0."),
+]
+
+
+def _settings(db: str | None = None, **overrides):
+    from pydantic import ValidationError
+
     from worker.config import load_settings
 
-    return load_settings(database_url=db)
+    try:
+        return load_settings(database_url=db, **overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        err_console.print(f"[red]error:[/red] bad configuration: {problems}")
+        raise typer.Exit(2) from exc
 
 
-def _session_factory(db: str | None, migrate: bool = True):
+def _session_factory(db: str | None, migrate: bool = True, **overrides):
     from db.engine import make_engine, make_session_factory, upgrade_schema
 
-    settings = _settings(db)
+    settings = _settings(db, **overrides)
     engine = make_engine(settings.database_url)
     if migrate:
         upgrade_schema(engine)
@@ -670,6 +683,203 @@ def export(
     else:
         out.write_text(text)
         console.print(f"{len(rows)} row(s) written to {out}")
+
+
+# --- the farm: Celery workers fed through Redis ------------------------------------------------
+
+
+@app.command()
+def submit(
+    paths: Annotated[list[Path], typer.Argument(help="Scan files or directories (searched recursively).")],
+    template: Annotated[
+        Path | None, typer.Option(help="Form template (YAML/JSON) for every scan.", exists=True)
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Batch name. Default: the first path.")] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    db: DatabaseOption = None,
+    broker: BrokerOption = None,
+) -> None:
+    """Record the scans under PATHS as a batch and queue them for the workers; prints the batch id.
+
+    Workers must see the files at the same paths (submit absolute paths, or
+    mount the scans at the same place) and use the same database and broker.
+    """
+    from ocr.template import load_template
+    from worker.app import make_app
+    from worker.farm import submit_files
+
+    missing = [str(p) for p in paths if not p.exists() and not p.is_symlink()]
+    if missing:
+        raise typer.BadParameter(f"no such file or directory: {', '.join(missing)}", param_hint="PATHS")
+    try:
+        if template is not None:
+            load_template(template)
+        settings, factory = _session_factory(db, broker_url=broker)
+        submission = submit_files(
+            make_app(settings),
+            factory,
+            settings,
+            [p.absolute() for p in paths],
+            name or str(paths[0]),
+            str(template.resolve()) if template else None,
+            include,
+            exclude,
+        )
+    except DigitflowError as exc:
+        raise _fail(exc) from exc
+    err_console.print(
+        f"{submission.found} scan file(s) found, {submission.skipped} already processed, "
+        f"{len(submission.document_ids)} queued"
+    )
+    if submission.batch_id is not None:
+        typer.echo(submission.batch_id)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, help="Pool processes. Default: $DIGITFLOW_CONCURRENCY, else one per core.")
+    ] = None,
+    queues: Annotated[str | None, typer.Option(help="Comma-separated queues. Default: $DIGITFLOW_QUEUE.")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    db: DatabaseOption = None,
+    broker: BrokerOption = None,
+) -> None:
+    """Start a Celery worker that reads queued documents (the same as `celery -A worker.app worker`)."""
+    settings = _settings(db, broker_url=broker, concurrency=concurrency)
+    # The Celery app is built from the environment when worker.app is imported,
+    # in this process and in its pool processes: pass the options that way.
+    for key, value in (("DATABASE_URL", db), ("BROKER_URL", broker), ("CONCURRENCY", concurrency)):
+        if value is not None:
+            os.environ[f"DIGITFLOW_{key}"] = str(value)
+    from worker.app import app as celery_app
+
+    argv = ["worker", f"--loglevel={loglevel}", f"--queues={queues or settings.queue}"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    celery_app.worker_main(argv)
+
+
+@app.command()
+def status(
+    batch: Annotated[int | None, typer.Argument(help="Batch id. Default: every batch.")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until every document is finished.")] = False,
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between refreshes with --watch.")] = 2.0,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+    db: DatabaseOption = None,
+) -> None:
+    """Progress per batch, from the database: queued, processing, done, failed, review, pages/s, time left."""
+    import time
+
+    from rich.live import Live
+
+    from db.queries import batch_status
+
+    _, factory = _session_factory(db)
+
+    def rows() -> list[dict]:
+        with factory() as session:
+            found = batch_status(session, batch)
+        if batch is not None and not found:
+            err_console.print(f"[red]error:[/red] no batch with id {batch}")
+            raise typer.Exit(2)
+        return found
+
+    if as_json:
+        typer.echo(json.dumps([_status_record(r) for r in rows()], indent=2))
+        return
+    if not watch:
+        console.print(_status_table(rows()))
+        return
+    with Live(_status_table(rows()), console=console, auto_refresh=False) as live:
+        try:
+            while True:
+                current = rows()
+                live.update(_status_table(current), refresh=True)
+                if all(r["queued"] + r["processing"] == 0 for r in current):
+                    break
+                time.sleep(interval)
+        except KeyboardInterrupt:
+            pass
+
+
+def _status_record(row: dict) -> dict:
+    from worker.farm import batch_progress
+
+    progress = batch_progress(row)
+    record = {k: v for k, v in row.items() if k not in ("started_at", "finished_at", "created_at")}
+    for key in ("created_at", "started_at", "finished_at"):
+        record[key] = row[key].isoformat() if row[key] else None
+    record["pages_per_second"] = progress.pages_per_second
+    record["seconds_left"] = progress.seconds_left
+    return record
+
+
+def _status_table(rows: list[dict]) -> Table:
+    from rich import box
+
+    from worker.farm import batch_progress
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("batch", justify="right", no_wrap=True)
+    table.add_column("name", overflow="fold", min_width=8, max_width=30)
+    for header in ("docs", "queued", "running", "done", "failed", "review", "pages/s"):
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("left", no_wrap=True)
+    for r in rows:
+        p = batch_progress(r)
+        left = "-" if p.seconds_left is None else _duration(p.seconds_left)
+        if p.remaining == 0:
+            left = "finished"
+        rate = "-" if p.pages_per_second is None else f"{p.pages_per_second:.2f}"
+        table.add_row(
+            str(r["id"]),
+            r["name"],
+            str(r["documents"]),
+            str(r["queued"]),
+            str(r["processing"]),
+            str(r["done"]),
+            f"[red]{r['failed']}[/red]" if r["failed"] else "0",
+            str(r["review"]),
+            rate,
+            left,
+        )
+    return table
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+@app.command()
+def retry(
+    batch: Annotated[int | None, typer.Argument(help="Batch id. Default: every batch.")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Documents that failed.")] = False,
+    stuck: Annotated[
+        bool, typer.Option("--stuck", help="Documents processing for longer than the task time limit.")
+    ] = False,
+    queued: Annotated[
+        bool, typer.Option("--queued", help="Documents still queued (their messages were lost with the broker).")
+    ] = False,
+    db: DatabaseOption = None,
+    broker: BrokerOption = None,
+) -> None:
+    """Queue documents again: failed ones, ones stuck in processing, or queued ones whose message was lost."""
+    from worker.app import make_app
+    from worker.farm import requeue
+
+    if not (failed or stuck or queued):
+        raise typer.BadParameter("say which documents: --failed, --stuck and/or --queued", param_hint="options")
+    settings, factory = _session_factory(db, broker_url=broker)
+    try:
+        ids = requeue(make_app(settings), factory, settings, batch, failed, stuck, queued)
+    except DigitflowError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{len(ids)} document(s) queued again")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, delete, func, insert, select
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from db.models import DOCUMENT_STATUSES, FIELD_STATUSES, Batch, Correction, Digit, Document, Field, Page
@@ -81,6 +81,45 @@ def processed_sha256s(session: Session, hashes: Iterable[str]) -> set[str]:
         statement = select(Document.sha256).where(Document.status == "done", Document.sha256.in_(chunk)).distinct()
         found.update(session.scalars(statement))
     return found
+
+
+def requeue_documents(
+    session: Session,
+    batch_id: int | None = None,
+    failed: bool = False,
+    stuck_before: dt.datetime | None = None,
+    queued: bool = False,
+) -> list[int]:
+    """Set documents back to ``queued`` and return their ids, oldest first.
+
+    Chosen are the ``failed`` ones (with ``failed``), the ones ``processing``
+    since before ``stuck_before`` (their worker is gone), and, with
+    ``queued``, those already ``queued`` (their messages were lost, e.g. the
+    broker went down during submit).  Attempts start again from zero: the
+    user asked for another try.  Only ``batch_id`` when given.
+    """
+    conditions = []
+    if failed:
+        conditions.append(Document.status == "failed")
+    if stuck_before is not None:
+        conditions.append((Document.status == "processing") & (Document.started_at < stuck_before))
+    if queued:
+        conditions.append(Document.status == "queued")
+    if not conditions:
+        return []
+    chosen = select(Document.id).where(or_(*conditions)).order_by(Document.id).with_for_update()
+    if batch_id is not None:
+        chosen = chosen.where(Document.batch_id == batch_id)
+    ids = list(session.scalars(chosen))
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        session.execute(
+            update(Document)
+            .where(Document.id.in_(chunk))
+            .values(status="queued", error=None, attempts=0, started_at=None, finished_at=None),
+            execution_options={"synchronize_session": False},
+        )
+    return ids
 
 
 def start_document(session: Session, document_id: int) -> Document:

@@ -130,3 +130,25 @@ def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
 def _configure_tensorflow_logging() -> None:
     # TensorFlow prints several lines of C++ start-up chatter unless told not to.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def limit_threads(threads: int) -> None:
+    """Size TensorFlow's and OpenCV's thread pools to ``threads`` (0: leave their defaults).
+
+    A worker runs one process per core; extra threads inside each only
+    contend for the same cores.  TensorFlow accepts this only before it has
+    run its first operation; a process where it already ran keeps its pools.
+    """
+    if threads <= 0:
+        return
+    import cv2
+
+    cv2.setNumThreads(threads)
+    _configure_tensorflow_logging()
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,10 +21,26 @@ class Settings(BaseSettings):
     max_file_bytes: int = 500_000_000
     # Celery: a task running past the hard limit is killed; the broker redelivers a task
     # not acknowledged within the visibility timeout, which must exceed the hard limit.
+    queue: str = "digitflow"
     task_soft_time_limit: int = 240
     task_time_limit: int = 300
     visibility_timeout: int = 3600
-    concurrency: int = 2
+    concurrency: int = 0  # worker pool processes; 0: one per core
+    threads: int = 1  # TensorFlow and OpenCV threads per worker process (0: their defaults)
+    # A document whose worker died this many times (killed, out of memory, over the
+    # hard time limit) is marked failed instead of being handed out once more.
+    max_attempts: int = 3
+    max_memory_per_child_kib: int = 0  # 0: no limit; otherwise a pool process is replaced above it
+
+    @model_validator(mode="after")
+    def _check_time_limits(self) -> Settings:
+        if not 0 < self.task_soft_time_limit < self.task_time_limit < self.visibility_timeout:
+            raise ValueError(
+                "need 0 < task_soft_time_limit < task_time_limit < visibility_timeout (seconds), got "
+                f"{self.task_soft_time_limit}, {self.task_time_limit}, {self.visibility_timeout}: "
+                "a task still running past the visibility timeout would be handed to a second worker"
+            )
+        return self
 
 
 def load_settings(**overrides) -> Settings:

@@ -143,11 +143,12 @@ def _init_worker(settings: Settings) -> None:
     """Per-process set-up: models and a database engine, created once and reused for every document."""
     import signal
 
-    from ocr.classifiers import MODEL_DIR, load_models
+    from ocr.classifiers import MODEL_DIR, limit_threads, load_models
 
     if multiprocessing.parent_process() is not None:
         # The parent handles Ctrl-C; workers finish the document in hand.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        limit_threads(settings.threads)
     if _STATE.get("settings") == settings:
         return
     _STATE["settings"] = settings

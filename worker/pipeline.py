@@ -46,19 +46,52 @@ class Outcome:
     digits: int = 0
     error: str | None = None
     seconds: float = 0.0
+    skipped: bool = False  # already done before this run (a redelivered task)
 
 
-def process_document(factory: sessionmaker[Session], models: Models, document_id: int, settings: Settings) -> Outcome:
-    """Load, read and store one document; safe to run again (results are replaced)."""
+def process_document(
+    factory: sessionmaker[Session],
+    models: Models,
+    document_id: int,
+    settings: Settings,
+    skip_done: bool = False,
+    reraise: tuple[type[BaseException], ...] = (),
+) -> Outcome:
+    """Load, read and store one document; safe to run again (results are replaced).
+
+    ``skip_done``: a document already ``done`` is left as it is (a task
+    redelivered after its results were committed must not wipe a review made
+    since).  A document started ``settings.max_attempts`` times already (its
+    worker died each time) is failed instead of read again.  Exceptions of the
+    ``reraise`` types (a Celery time limit) escape instead of being stored as
+    an internal error.
+
+    Raises
+    ------
+    LookupError
+        No document has this id.
+    """
     started = time.perf_counter()
     with factory.begin() as session:
+        document = session.get(Document, document_id, with_for_update=True)
+        if document is None:
+            raise LookupError(f"no document with id {document_id}")
+        if skip_done and document.status == "done":
+            return Outcome(document_id, "done", skipped=True)
+        if document.attempts >= settings.max_attempts:
+            reason = (
+                f"gave up after {document.attempts} attempts: its worker was lost each time "
+                f"(killed, out of memory, or over the {settings.task_time_limit} s time limit)"
+            )
+            fail_document(session, document, reason)
+            return Outcome(document_id, "failed", error=reason)
         document = start_document(session, document_id)
         path, expected_sha, template_path = document.path, document.sha256, document.template
     timings: dict[str, float] = {}
     try:
         readings, pages = read_document(path, expected_sha, template_path, models, settings, timings)
         crops = crop_fields(pages, readings)
-    except (OperationalError, DBAPIError):
+    except (OperationalError, DBAPIError, *reraise):
         raise
     except DigitflowError as exc:
         return _fail(factory, document_id, str(exc), started)
@@ -66,7 +99,9 @@ def process_document(factory: sessionmaker[Session], models: Models, document_id
         return _fail(factory, document_id, f"internal error: {type(exc).__name__}: {exc}", started)
     stored = time.perf_counter()
     with factory.begin() as session:
-        document = session.get(Document, document_id)
+        # The row lock makes a second run of the same document (a redelivery racing
+        # the first) wait, then replace these results rather than add to them.
+        document = session.get(Document, document_id, with_for_update=True)
         store_reading(session, document, readings, crops, None)
         session.flush()
         # Inserts are flushed; the commit itself is the only database time not counted.
@@ -126,7 +161,12 @@ def crop_fields(pages: list[Page], readings: list[PageReading]) -> dict[tuple[in
     return crops
 
 
-def _fail(factory: sessionmaker[Session], document_id: int, reason: str, started: float) -> Outcome:
+def fail_document_now(factory: sessionmaker[Session], document_id: int, reason: str) -> None:
+    """Store ``failed`` with ``reason`` for a document, in a transaction of its own."""
     with factory.begin() as session:
-        fail_document(session, session.get(Document, document_id), reason)
+        fail_document(session, session.get(Document, document_id, with_for_update=True), reason)
+
+
+def _fail(factory: sessionmaker[Session], document_id: int, reason: str, started: float) -> Outcome:
+    fail_document_now(factory, document_id, reason)
     return Outcome(document_id, "failed", error=reason, seconds=round(time.perf_counter() - started, 4))
