@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import io
 import re
+import stat
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from ocr.errors import (
     CorruptScanError,
@@ -73,6 +76,7 @@ def load_pages(
     pdf_dpi: int = DEFAULT_PDF_DPI,
     max_pixels: int = MAX_PIXELS,
     max_pages: int = MAX_PAGES,
+    name: str | None = None,
 ) -> list[Page]:
     """Decode every page of a scan.
 
@@ -86,12 +90,14 @@ def load_pages(
         Largest page accepted (width x height), checked before decoding.
     max_pages : int
         Most pages read from one file.
+    name : str, optional
+        What error messages call the file; by default its path, or "<bytes>".
 
     Returns
     -------
     list of Page, in file order, at least one.
     """
-    name = "<bytes>" if isinstance(source, bytes) else str(source)
+    name = name or ("<bytes>" if isinstance(source, bytes) else str(source))
     data = source if isinstance(source, bytes) else read_scan_bytes(Path(source))
     if not data:
         raise EmptyScanError(f"{name}: file is empty (0 bytes)")
@@ -109,9 +115,13 @@ def read_scan_bytes(path: Path, max_bytes: int | None = None) -> bytes:
     ``max_bytes`` (if given) is checked before reading, so a huge file costs nothing.
     """
     try:
-        if path.is_dir():
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
             raise UnsupportedFormatError(f"{path}: is a directory, not a scan")
-        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+        if not stat.S_ISREG(status.st_mode):
+            # Reading a FIFO blocks for ever and a device (/dev/zero) never ends.
+            raise UnsupportedFormatError(f"{path}: not a regular file (a pipe, socket or device), not a scan")
+        if max_bytes is not None and (size := status.st_size) > max_bytes:
             raise FileTooLargeError(f"{path}: {size / 1e6:.0f} MB is over the {max_bytes / 1e6:.0f} MB file limit")
         return path.read_bytes()
     except UnreadableScanError:
@@ -125,6 +135,8 @@ def read_scan_bytes(path: Path, max_bytes: int | None = None) -> bytes:
 
 
 def _load_raster(data: bytes, name: str, kind: str, max_pixels: int, max_pages: int) -> list[Page]:
+    if kind == "png":
+        _check_png_crcs(data, name)
     try:
         with warnings.catch_warnings():
             # Pillow warns, then errors, on bombs; we check the size ourselves first.
@@ -142,11 +154,37 @@ def _load_raster(data: bytes, name: str, kind: str, max_pixels: int, max_pages: 
                 Image.MAX_IMAGE_PIXELS = previous
     except UnreadableScanError:
         raise
+    except UnidentifiedImageError as exc:  # its message names only an io.BytesIO object
+        raise CorruptScanError(f"{name}: corrupt or truncated {kind.upper()} (header not readable)") from exc
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise CorruptScanError(f"{name}: corrupt or truncated {kind.upper()} ({exc})") from exc
     if not pages:
         raise NoPagesError(f"{name}: {kind.upper()} holds no pages")
     return pages
+
+
+def _check_png_crcs(data: bytes, name: str) -> None:
+    """Raise CorruptScanError if a complete chunk's CRC does not match its contents.
+
+    Pillow checks no CRC of the image data (IDAT), so a damaged file would
+    otherwise decode to wrong pixels without a word.  A chunk cut short is left
+    to the decoder, which reports the truncation.
+    """
+    view = memoryview(data)
+    offset = 8  # after the signature
+    while offset + 12 <= len(data):
+        (length,) = struct.unpack_from(">I", data, offset)
+        end = offset + 12 + length
+        if end > len(data):
+            return
+        kind = bytes(view[offset + 4 : offset + 8])
+        if zlib.crc32(view[offset + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            raise CorruptScanError(
+                f"{name}: corrupt PNG ({kind.decode('latin-1')} chunk fails its CRC check: the file is damaged)"
+            )
+        if kind == b"IEND":
+            return
+        offset = end
 
 
 def _to_gray(frame: Image.Image) -> np.ndarray:

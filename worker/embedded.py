@@ -11,6 +11,7 @@ import fnmatch
 import hashlib
 import multiprocessing
 import os
+import stat
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
-from db.queries import add_documents, create_batch, processed_sha256s
+from db.queries import add_documents, create_batch, fail_document, processed_sha256s
 from worker.config import Settings
 from worker.pipeline import Outcome, process_document
 
@@ -32,6 +33,7 @@ class Submission:
     document_ids: list[int]
     skipped: int  # files already processed (same sha256)
     found: int
+    failed: int = 0  # recorded as failed at once, not in document_ids (a name the database cannot store)
 
 
 def discover_files(
@@ -76,6 +78,8 @@ def hash_file(path: Path) -> tuple[str | None, int | None]:
     """(sha256, size) of a file, or (None, None) when it cannot be read now (it fails later, with the reason)."""
     digest = hashlib.sha256()
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None, None  # opening a FIFO blocks; a device (/dev/zero) never ends
         with open(path, "rb") as f:
             size = 0
             for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -87,7 +91,12 @@ def hash_file(path: Path) -> tuple[str | None, int | None]:
 
 
 def record_files(factory: sessionmaker[Session], files: list[Path], name: str, template: str | None) -> Submission:
-    """Create a batch of documents for the files not processed before (by sha256)."""
+    """Create a batch of documents for the files not processed before (by sha256).
+
+    A file whose name is not valid UTF-8 cannot be stored as it is, nor found
+    again from what can be stored: it is recorded under a printable form of its
+    name as ``failed``, with the reason, and is not handed out for reading.
+    """
     hashed = [(str(p), *hash_file(p)) for p in files]
     with factory.begin() as session:
         done = processed_sha256s(session, [h for _, h, _ in hashed if h])
@@ -101,8 +110,24 @@ def record_files(factory: sessionmaker[Session], files: list[Path], name: str, t
         if not fresh:
             return Submission(None, [], len(hashed) - len(fresh), len(hashed))
         batch = create_batch(session, name, template)
-        documents = add_documents(session, batch, fresh)
-        return Submission(batch.id, [d.id for d in documents], len(hashed) - len(fresh), len(hashed))
+        documents = add_documents(session, batch, [(_storable(path), sha, size) for path, sha, size in fresh])
+        ids = []
+        for document, (path, _, _) in zip(documents, fresh, strict=True):
+            if document.path == path:
+                ids.append(document.id)
+            else:
+                reason = f"{document.path}: file name is not valid UTF-8; rename the file to read it"
+                fail_document(session, document, reason)
+        return Submission(batch.id, ids, len(hashed) - len(fresh), len(hashed), failed=len(documents) - len(ids))
+
+
+def _storable(path: str) -> str:
+    """``path`` itself, or a printable form of it when its name holds bytes that are not UTF-8."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:  # the undecodable bytes are kept as lone surrogates, which no database takes
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
 
 
 def run_documents(

@@ -1,6 +1,7 @@
 """Each loader and each guard, on files generated here."""
 
 import io
+import os
 
 import cv2
 import numpy as np
@@ -171,3 +172,33 @@ def test_file_size_limit_is_checked_before_reading(tmp_path):
     with pytest.raises(FileTooLargeError, match="MB file limit"):
         read_scan_bytes(path, max_bytes=100)
     assert read_scan_bytes(path, max_bytes=10**9) == path.read_bytes()
+
+
+def test_damaged_png_fails_its_crc_check():
+    data = bytearray(_encode(_page(), "PNG"))
+    start = data.index(b"IDAT") + 4
+    data[start + 20] ^= 0x01  # one bit flipped in the image data
+    with pytest.raises(CorruptScanError, match="IDAT chunk fails its CRC check"):
+        load_pages(bytes(data))
+
+
+def test_unreadable_header_is_named_without_python_internals():
+    with pytest.raises(CorruptScanError, match=r"corrupt or truncated PNG \(header not readable\)$"):
+        load_pages(b"\x89PNG\r\n\x1a\n")
+
+
+def test_error_messages_use_the_given_name():
+    with pytest.raises(EmptyScanError, match="^scans/a.png: file is empty"):
+        load_pages(b"", name="scans/a.png")
+
+
+def test_pipes_and_devices_are_refused_without_reading(tmp_path):
+    from ocr.load import read_scan_bytes
+
+    pipe = tmp_path / "pipe.png"
+    os.mkfifo(pipe)  # reading would wait for a writer for ever
+    zeros = tmp_path / "zeros.png"
+    zeros.symlink_to("/dev/zero")  # reading would never end
+    for path in (pipe, zeros):
+        with pytest.raises(UnsupportedFormatError, match="not a regular file"):
+            read_scan_bytes(path, max_bytes=10**6)
