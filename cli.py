@@ -384,9 +384,12 @@ def run(
     submission = record_files(factory, files, name or str(paths[0]), str(template.resolve()) if template else None)
     console.print(
         f"{submission.found} scan file(s) found, {submission.skipped} already processed, "
-        f"{len(submission.document_ids)} to read" + (f" (batch {submission.batch_id})" if submission.batch_id else "")
+        f"{len(submission.document_ids)} to read"
+        + (f" (batch {submission.batch_id})" if submission.batch_id else "")
+        + (f", {submission.failed} failed at once (unusable file name)" if submission.failed else "")
     )
-    totals = {"done": 0, "failed": 0, "pages": 0, "fields": 0, "review": 0, "digits": 0}
+    # Files recorded as failed without being read (names that cannot be stored) count as failed.
+    totals = {"done": 0, "failed": submission.failed, "pages": 0, "fields": 0, "review": 0, "digits": 0}
     started = time.perf_counter()
     interrupted = False
     with Progress(
@@ -599,7 +602,7 @@ def terminal_preview(gray, width: int = 72) -> str:
     rows = max(1, round(h / w * width * 0.5))  # terminal cells are about twice as tall as wide
     small = cv2.resize(gray, (width, rows), interpolation=cv2.INTER_AREA)
     shades = " .:-=+*#%@"
-    return "\n".join("".join(shades[int((255 - v) * (len(shades) - 1) / 255)] for v in row) for row in small)
+    return "\n".join("".join(shades[(255 - int(v)) * (len(shades) - 1) // 255] for v in row) for row in small)
 
 
 @review_app.command("accept")
@@ -731,6 +734,7 @@ def submit(
     err_console.print(
         f"{submission.found} scan file(s) found, {submission.skipped} already processed, "
         f"{len(submission.document_ids)} queued"
+        + (f", {submission.failed} failed at once (unusable file name)" if submission.failed else "")
     )
     if submission.batch_id is not None:
         typer.echo(submission.batch_id)

@@ -57,8 +57,8 @@ def normalize_illumination(gray: np.ndarray) -> np.ndarray:
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
     paper = cv2.GaussianBlur(paper, (0, 0), 4)
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
-    flat = gray.astype(np.float32) * (255.0 / np.maximum(paper.astype(np.float32), 1.0))
-    return np.clip(flat, 0, 255).astype(np.uint8)
+    # gray * 255 / paper, saturated to 0-255, in one vectorised OpenCV pass.
+    return cv2.divide(gray, np.maximum(paper, 1), scale=255.0)
 
 
 def binarize(flat: np.ndarray) -> np.ndarray:
@@ -70,7 +70,9 @@ def binarize(flat: np.ndarray) -> np.ndarray:
     """
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     threshold = float(np.clip(otsu, 90, 200))
-    return np.where(flat < threshold, 255, 0).astype(np.uint8)
+    # Ink is flat < threshold; THRESH_BINARY_INV marks src <= t, so t = ceil(threshold) - 1.
+    _, ink = cv2.threshold(flat, float(np.ceil(threshold) - 1), 255, cv2.THRESH_BINARY_INV)
+    return ink
 
 
 def estimate_skew(ink: np.ndarray, max_angle: float = MAX_SKEW) -> float:
@@ -91,7 +93,9 @@ def estimate_skew(ink: np.ndarray, max_angle: float = MAX_SKEW) -> float:
 
 def _angle_from_segments(ink: np.ndarray, max_angle: float) -> float | None:
     min_length = max(40, ink.shape[1] // 8)
-    segments = cv2.HoughLinesP(ink, 1, np.pi / 720, threshold=min_length, minLineLength=min_length, maxLineGap=4)
+    # Half-degree bins: Hough's cost grows with the number of angles, and the angle
+    # itself comes from each segment's end points, not from its bin.
+    segments = cv2.HoughLinesP(ink, 1, np.pi / 360, threshold=min_length, minLineLength=min_length, maxLineGap=4)
     if segments is None:
         return None
     angles, weights = segment_angles(np.asarray(segments).reshape(-1, 4), max_angle)

@@ -116,7 +116,7 @@ def read_page(
             return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, (), registration_score, (problem,))
         regions = template_regions(template, registration, rects)
     else:
-        regions = find_fields(clean.ink)
+        regions = find_fields(clean.ink, (h_mask, v_mask))
     clock.lap("fields")
     segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")

@@ -133,7 +133,7 @@ def read_document(
     if expected_sha and hashlib.sha256(data).hexdigest() != expected_sha:
         raise ScanChangedError(f"{path}: file changed since it was submitted (sha256 differs)")
     template = cached_template(template_path) if template_path else None
-    pages = load_pages(data, pdf_dpi=settings.pdf_dpi, max_pixels=settings.max_pixels)
+    pages = load_pages(data, name=path, pdf_dpi=settings.pdf_dpi, max_pixels=settings.max_pixels)
     timings["load"] = timings.get("load", 0.0) + time.perf_counter() - t0
     readings = [read_page(p.image, models, template, p.number, timings) for p in pages]
     return readings, pages
