@@ -1,0 +1,187 @@
+"""Throughput of the farm (Celery + Redis + PostgreSQL) on the pages of bench/pipeline.py.
+
+    python bench/farm.py [--pages 200] [--workers 1 2] [--seed 2026] [--no-embedded]
+
+For each worker count: a throwaway PostgreSQL database and a private Redis
+queue; one `celery -A worker.app worker --concurrency N` subprocess, timed only
+once its pool processes have loaded their models; then `submit` of the page
+directory and the wait until every document is finished.  Reports pages/s
+(from the end of submit to the last document stored, and from the
+database's first start to last finish), the submit time, and the peak
+resident memory of each pool process.  Unless ``--no-embedded``, the embedded
+runner is measured on the same pages, so the farm's rate per worker can be
+compared with it.  Prints a table and then one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from pages import generate_pages  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "digitflow-bench")
+    parser.add_argument("--admin-db", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/15")
+    parser.add_argument("--no-embedded", action="store_true", help="skip the embedded runs")
+    args = parser.parse_args()
+
+    files = generate_pages(args.cache, args.pages, args.seed, args.data)
+    farm = [measure_farm(files, n, args.admin_db, args.broker) for n in args.workers]
+    embedded = []
+    if not args.no_embedded:
+        from pipeline import measure_run
+
+        embedded = [measure_run(files, n) for n in args.workers]
+    result = {"pages": len(files), "farm": farm, "embedded": embedded}
+    for f, e in zip(farm, embedded, strict=False):
+        f["ratio_to_embedded"] = round(f["pages_per_s"] / e["pages_per_s"], 3)
+    print_table(result)
+    print(json.dumps(result))
+
+
+def measure_farm(files: list[Path], workers: int, admin_url: str, broker: str) -> dict:
+    from sqlalchemy import create_engine, func, make_url, select, text
+
+    from db.engine import make_engine, make_session_factory, upgrade_schema
+    from db.models import Document
+    from worker.app import make_app
+    from worker.config import Settings
+    from worker.farm import submit_files
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"digitflow_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    queue = f"digitflow-bench-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=url, broker_url=broker, queue=queue)
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    factory = make_session_factory(engine)
+    env = {
+        **os.environ,
+        "DIGITFLOW_DATABASE_URL": url,
+        "DIGITFLOW_BROKER_URL": broker,
+        "DIGITFLOW_QUEUE": queue,
+        "DIGITFLOW_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    log_path = Path(tempfile.gettempdir()) / f"{queue}.log"
+    app = make_app(settings)
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker.app", "worker", f"--concurrency={workers}"]
+            + ["--loglevel=INFO", "--without-mingle", "--without-gossip", f"--hostname=bench{workers}@%h"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        started = time.perf_counter()
+        while log_path.read_text(errors="replace").count("models loaded") < workers:
+            if worker.poll() is not None:
+                raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
+            time.sleep(0.2)
+        startup = time.perf_counter() - started
+        t0 = time.perf_counter()
+        submission = submit_files(app, factory, settings, [files[0].parent], "bench", None)
+        t1 = time.perf_counter()
+        total = len(submission.document_ids)
+        while True:
+            with factory() as session:
+                finished = session.scalar(
+                    select(func.count()).select_from(Document).where(Document.status.in_(["done", "failed"]))
+                )
+            if finished >= total:
+                break
+            time.sleep(0.1)
+        t2 = time.perf_counter()
+        memory = [_peak_rss_mib(pid) for pid in _children(worker.pid)]
+        with factory() as session:
+            first, last, pages = session.execute(
+                select(func.min(Document.started_at), func.max(Document.finished_at), func.count())
+            ).one()
+            failed = session.scalar(select(func.count()).select_from(Document).where(Document.status == "failed"))
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        engine.dispose()
+        with app.connection_for_write() as connection:
+            connection.default_channel.client.delete(queue)
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+        log_path.unlink(missing_ok=True)
+    pages = len(files)
+    busy = (last - first).total_seconds()
+    return {
+        "workers": workers,
+        "documents": total,
+        "failed": failed,
+        "startup_s": round(startup, 2),
+        "submit_s": round(t1 - t0, 2),
+        "seconds": round(t2 - t1, 2),
+        "pages_per_s": round(pages / (t2 - t1), 2),
+        "pages_per_s_per_worker": round(pages / (t2 - t1) / workers, 2),
+        "pages_per_s_in_database": round(pages / busy, 2),
+        "peak_rss_mib_per_pool_process": memory,
+    }
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return float("nan")
+
+
+def print_table(result: dict) -> None:
+    print(f"{result['pages']} form pages")
+    print(f"{'':>9} {'workers':>7} {'pages/s':>8} {'per worker':>10} {'vs embedded':>11} {'peak RSS MiB':>14}")
+    for f in result["farm"]:
+        rss = "/".join(f"{m:.0f}" for m in f["peak_rss_mib_per_pool_process"])
+        ratio = f"{f['ratio_to_embedded']:.2f}" if "ratio_to_embedded" in f else "-"
+        print(
+            f"{'farm':>9} {f['workers']:>7} {f['pages_per_s']:>8.2f} {f['pages_per_s_per_worker']:>10.2f} "
+            f"{ratio:>11} {rss:>14}"
+        )
+    for e in result["embedded"]:
+        rss = "/".join(f"{m:.0f}" for m in e["peak_rss_mib_per_worker"])
+        rate = f"{e['pages_per_s']:>8.2f} {e['pages_per_s_per_worker']:>10.2f}"
+        print(f"{'embedded':>9} {e['workers']:>7} {rate} {'':>11} {rss:>14}")
+    for f in result["farm"]:
+        print(f"farm {f['workers']}: submit {f['submit_s']:.2f} s, worker start-up {f['startup_s']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
