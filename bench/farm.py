@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pages import generate_pages  # noqa: E402
+from common import celery_worker, children, generate_pages, peak_rss_mib, throwaway_farm  # noqa: E402
 
 
 def main() -> None:
@@ -60,83 +56,39 @@ def main() -> None:
 
 
 def measure_farm(files: list[Path], workers: int, admin_url: str, broker: str) -> dict:
-    from sqlalchemy import create_engine, func, make_url, select, text
+    from sqlalchemy import func, select
 
-    from db.engine import make_engine, make_session_factory, upgrade_schema
+    from db.engine import make_engine, make_session_factory
     from db.models import Document
     from worker.app import make_app
     from worker.config import Settings
     from worker.farm import submit_files
 
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"digitflow_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    queue = f"digitflow-bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings(database_url=url, broker_url=broker, queue=queue)
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    factory = make_session_factory(engine)
-    env = {
-        **os.environ,
-        "DIGITFLOW_DATABASE_URL": url,
-        "DIGITFLOW_BROKER_URL": broker,
-        "DIGITFLOW_QUEUE": queue,
-        "DIGITFLOW_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
-    log_path = Path(tempfile.gettempdir()) / f"{queue}.log"
-    app = make_app(settings)
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.app", "worker", f"--concurrency={workers}"]
-            + ["--loglevel=INFO", "--without-mingle", "--without-gossip", f"--hostname=bench{workers}@%h"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with throwaway_farm(admin_url, broker) as env:
+        url, queue = env["DIGITFLOW_DATABASE_URL"], env["DIGITFLOW_QUEUE"]
+        settings = Settings(database_url=url, broker_url=broker, queue=queue)
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
         started = time.perf_counter()
-        while log_path.read_text(errors="replace").count("models loaded") < workers:
-            if worker.poll() is not None:
-                raise RuntimeError(f"worker exited: {log_path.read_text()[-2000:]}")
-            time.sleep(0.2)
-        startup = time.perf_counter() - started
-        t0 = time.perf_counter()
-        submission = submit_files(app, factory, settings, [files[0].parent], "bench", None)
-        t1 = time.perf_counter()
-        total = len(submission.document_ids)
-        while True:
-            with factory() as session:
-                finished = session.scalar(
-                    select(func.count()).select_from(Document).where(Document.status.in_(["done", "failed"]))
-                )
-            if finished >= total:
-                break
-            time.sleep(0.1)
-        t2 = time.perf_counter()
-        memory = [_peak_rss_mib(pid) for pid in _children(worker.pid)]
+        with celery_worker(env, workers) as worker:
+            startup = time.perf_counter() - started
+            t0 = time.perf_counter()
+            submission = submit_files(make_app(settings), factory, settings, [files[0].parent], "bench", None)
+            t1 = time.perf_counter()
+            total = len(submission.document_ids)
+            finished_statuses = Document.status.in_(["done", "failed"])
+            while True:
+                with factory() as session:
+                    finished = session.scalar(select(func.count()).select_from(Document).where(finished_statuses))
+                if finished >= total:
+                    break
+                time.sleep(0.1)
+            t2 = time.perf_counter()
+            memory = [peak_rss_mib(pid) for pid in children(worker.pid)]
         with factory() as session:
-            first, last, pages = session.execute(
-                select(func.min(Document.started_at), func.max(Document.finished_at), func.count())
-            ).one()
+            first, last = session.execute(select(func.min(Document.started_at), func.max(Document.finished_at))).one()
             failed = session.scalar(select(func.count()).select_from(Document).where(Document.status == "failed"))
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(60)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
         engine.dispose()
-        with app.connection_for_write() as connection:
-            connection.default_channel.client.delete(queue)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-        log_path.unlink(missing_ok=True)
     pages = len(files)
     busy = (last - first).total_seconds()
     return {
@@ -151,18 +103,6 @@ def measure_farm(files: list[Path], workers: int, admin_url: str, broker: str) -
         "pages_per_s_in_database": round(pages / busy, 2),
         "peak_rss_mib_per_pool_process": memory,
     }
-
-
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return float("nan")
 
 
 def print_table(result: dict) -> None:

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pages import generate_pages  # noqa: E402
+from common import generate_pages  # noqa: E402
 
 STAGES = ("load", "cleanup", "fields", "segmentation", "normalise", "cnn", "svm", "database")
 
