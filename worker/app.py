@@ -48,6 +48,8 @@ def make_app(settings: Settings) -> Celery:
         worker_concurrency=settings.concurrency or None,  # None: one per core
         worker_max_memory_per_child=settings.max_memory_per_child_kib or None,
         worker_hijack_root_logger=False,
+        worker_send_task_events=True,  # Flower shows tasks from these events
+        task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a worker waits out a broker restart
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},
