@@ -93,6 +93,7 @@ class Field(Base):
     __tablename__ = "fields"
     __table_args__ = (
         Index("ix_fields_document", "document_id"),
+        Index("ix_fields_page", "page_id"),  # results walk documents -> pages -> fields
         Index("ix_fields_status_confidence", "status", "confidence"),
         Index("ix_fields_name", "name"),
     )

@@ -92,7 +92,7 @@ def stored_document(factory, path: str, pages: list[PageReading], batch_name: st
 def test_migration_creates_the_schema_of_the_models(engine):
     assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
     with engine.connect() as connection:
-        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0001"
+        assert connection.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert differences == []
 
