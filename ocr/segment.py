@@ -144,7 +144,10 @@ def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegio
         if not inside:
             continue
         tallest = max(max(stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_WIDTH]) for i in inside)
-        if tallest < 0.25 * ch:  # a dot or a speck: the cell is empty
+        span = max(stats[i, 1] + stats[i, 3] for i in inside) - min(stats[i, 1] for i in inside)
+        # A dot or a speck leaves the cell empty; the pieces of a stroke broken
+        # by a faint scan are each small but run down the cell together.
+        if tallest < 0.25 * ch and (len(inside) < 3 or span < 0.5 * ch):
             continue
         # Drop specks relative to the main stroke of this cell.
         main_area = max(stats[i, cv2.CC_STAT_AREA] for i in inside)
@@ -371,3 +374,46 @@ def _pieces(seg: Segment, cuts: list[int], digit_height: int) -> list[Segment]:
             Segment((x + a, y + int(rows[0]), b - a, piece.shape[0]), piece, cell=seg.cell, digit_height=digit_height)
         )
     return out
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean width (pixels) of the strokes of a binary mask: ink area over half its outline length."""
+    ink = (mask > 0).astype(np.uint8)
+    area = float(ink.sum())
+    if area == 0:
+        return 0.0
+    contours, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = sum(cv2.arcLength(c, True) for c in contours)
+    return area / max(outline / 2, 1.0)
+
+
+def thicken_strokes(crop: np.ndarray, min_share: float = 0.08) -> np.ndarray:
+    """A digit crop (255 ink) whose strokes are at least ``min_share`` of its size thick.
+
+    MNIST digits are written with a pen about a tenth of their height wide; a
+    fine pen or a faint scan leaves strokes of a pixel or two that shrink to
+    nothing when the digit is scaled down to the classifiers' size.
+    """
+    if crop.size == 0:
+        return crop
+    size = max(crop.shape)
+    width = stroke_width(crop)
+    grow = int(round(min_share * 1.4 * size - width))
+    if width >= min_share * size or grow < 1:
+        return crop
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow + 1, grow + 1))
+    padded = cv2.copyMakeBorder(crop, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
+    return cv2.dilate(padded, kernel)
+
+
+def frame_crop(crop: np.ndarray, margin: int = 2) -> np.ndarray:
+    """The crop with an empty margin: its strokes end inside it, not on its border.
+
+    Segment crops are cut to their ink, so a stroke of the digit (the bar of a 5
+    broken off by a faint scan) touches the border and would be taken for a
+    fragment of a box line by :func:`ocr.normalize.normalize_digit`; lines are
+    already removed from them.
+    """
+    if crop.size == 0:
+        return crop
+    return cv2.copyMakeBorder(crop, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
