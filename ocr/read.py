@@ -20,7 +20,7 @@ from ocr.fields import find_fields, line_masks
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
 from ocr.normalize import normalize_digit
 from ocr.register import register, template_regions
-from ocr.segment import Segment, frame_crop, segment_field, thicken_strokes, width_penalty
+from ocr.segment import Segment, frame_crop, segment_field, stroke_width, thicken_strokes, width_penalty
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
@@ -281,6 +281,9 @@ def assemble_field(
     if doubtful:
         reasons.append(f"{len(doubtful)} doubtful digit(s)")
     reasons += doubts_about_cuts(kept, len(region.cells) if region.kind == "comb" else 0)
+    widths = [stroke_width(seg.crop) for seg, digit in pairs if seg.is_digit and digit is not None]
+    if odd_pen(widths):
+        reasons.append("a mark drawn much finer than the other digits")
     confidence = min((d.confidence for d in kept), default=1.0)
     return FieldReading(
         name=name,
@@ -311,6 +314,17 @@ def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
     if cells and filled and len(filled) < filled[-1] - filled[0] + 1:
         reasons.append("empty cell between written cells")
     return reasons
+
+
+def odd_pen(widths: list[float], share: float = 0.5) -> bool:
+    """Whether one of three or more digits' stroke widths (pixels) is under ``share`` of their median.
+
+    One hand writes a field with one pen; a mark far finer than its digits is
+    a stray stroke, a crease or part of the printed form.
+    """
+    if len(widths) < 3:
+        return False
+    return min(widths) < share * float(np.median(widths))
 
 
 def doubts_about_found_field(

@@ -86,8 +86,10 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     # a digit's own stroke crossing a border is neither, so it survives.
     lines = cv2.bitwise_or(cv2.bitwise_and(h_mask[window], h_band), cv2.bitwise_and(v_mask[window], v_band))
     if region.kind == "line":
-        # The rule under a line of digits runs across the whole window; a digit's bar never does.
-        lines = cv2.bitwise_or(lines, long_components(h_mask[window], 2, int(0.9 * w)))
+        # The rule under a line of digits runs across the window, or at least
+        # far longer than the line is tall; a digit's bar never does.
+        rule_length = int(min(0.9 * w, 2.5 * region.bbox[3]))
+        lines = cv2.bitwise_or(lines, rule_band(long_components(h_mask[window], 2, rule_length)))
     clean = remove_lines(ink[window], lines)
     if region.kind == "comb":
         return _segment_comb(clean, (x, y), region)
@@ -98,6 +100,29 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
     keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
     return _segment_free(keep, (x, y))
+
+
+def rule_band(rule: np.ndarray) -> np.ndarray:
+    """The pixels (255) of a ruled line itself, without the strokes that lie along it.
+
+    The bottom bar of a 2 written on an underline merges with it in the
+    horizontal-stroke mask.  The rule is the band of its usual thickness
+    around a straight line fitted through it; what bulges out of that band is
+    handwriting.
+    """
+    cols = np.flatnonzero(rule.any(axis=0))
+    if cols.size < 2:
+        return rule
+    ys, xs = np.nonzero(rule)
+    counts = np.bincount(xs, minlength=rule.shape[1])[cols]
+    centres = np.bincount(xs, weights=ys, minlength=rule.shape[1])[cols] / counts
+    thickness = float(np.median(counts))
+    # Bulges shift the centre of their columns: fit through the columns of usual thickness.
+    usual = counts <= thickness + 1
+    slope, intercept = np.polyfit(cols[usual], centres[usual], 1) if usual.sum() >= 2 else (0.0, centres.mean())
+    rows = np.arange(rule.shape[0])[:, None]
+    band = np.abs(rows - (slope * np.arange(rule.shape[1])[None, :] + intercept)) <= thickness / 2 + 1
+    return np.where(band & (rule > 0), 255, 0).astype(np.uint8)
 
 
 def border_bands(

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ocr.geometry import box_iou
-from ocr.read import DigitReading, doubts_about_cuts, doubts_about_found_field, read_page
+from ocr.read import DigitReading, doubts_about_cuts, doubts_about_found_field, odd_pen, read_page
 from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -158,3 +158,9 @@ def test_a_lone_mark_at_the_edge_of_a_photo_goes_to_review(models, mnist):
     cv2.line(page, (12, 500), (14, 570), 0, 8)  # a "1" on the very edge: a shadow, a clip
     reading = read_page(page, models)
     assert [f.value for f in reading.fields if not f.needs_review] == ["4096"]
+
+
+def test_a_mark_far_finer_than_the_digits_is_odd():
+    assert not odd_pen([5.0, 6.0])  # too few digits to tell
+    assert not odd_pen([5.0, 6.0, 4.5, 3.5])
+    assert odd_pen([5.0, 6.0, 5.5, 1.8])

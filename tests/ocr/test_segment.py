@@ -12,6 +12,7 @@ from ocr.segment import (
     frame_crop,
     plan_characters,
     remove_lines,
+    rule_band,
     segment_field,
     split_points,
     stroke_width,
@@ -177,3 +178,27 @@ def test_a_stroke_on_the_crop_border_survives_normalisation(mnist):
     widest_top_row = (normalize_digit(frame_crop(crop), bright_ink=True)[:9] > 0.3).sum(axis=1).max()
     assert widest_top_row >= 12  # the bar is there
     assert (normalize_digit(crop, bright_ink=True)[:9] > 0.3).sum(axis=1).max() < 12  # unframed, it is lost
+
+
+@pytest.mark.parametrize("field_width", [520, 900])  # the rule spans the field, or a template's field is wider
+def test_the_bar_of_a_digit_written_on_an_underline_is_kept(field_width):
+    page = blank(300, 1000)
+    cv2.line(page, (80, 200), (560, 200), 0, 2)  # the printed underline
+    # A "2": a curve down to the rule and its bottom bar lying along the rule.
+    cv2.ellipse(page, (150, 145), (28, 24), 0, 180, 360, 0, 5)
+    cv2.line(page, (178, 145), (122, 198), 0, 5)
+    cv2.line(page, (122, 198), (185, 198), 0, 5)
+    region = FieldRegion("line", (70, 110, field_width, 100))
+    (seg,) = _segments(page, region)
+    x, y, w, h = seg.bbox
+    assert x + w >= 180  # the bar's right end
+    assert y + h <= 205  # and none of the rule beyond it
+    assert w <= 75
+
+
+def test_rule_band_leaves_strokes_along_the_rule():
+    rule = np.zeros((20, 200), np.uint8)
+    rule[10:12, :] = 255
+    rule[6:12, 40:80] = 255  # a digit's bar lying on it
+    band = rule_band(rule)
+    assert band[10:12].all() and not band[6:9].any()
