@@ -24,9 +24,12 @@ from ocr.segment import Segment, frame_crop, segment_field, stroke_width, thicke
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
-# signature or a drawing, not a number (auto mode only).
+# signature or a drawing, not a number (auto mode only).  So is a box holding
+# many such marks, or several and not one clear digit (a box of printed text,
+# a name); a few doubtful digits among clear ones in a box are a number to review.
 _MIN_ACCEPTED_SHARE_IN_LINES = 0.5
 _MAX_DIGITS_IN_LINE = 24
+_MIN_MARKS_FOR_TEXT_BOX = 6
 # Log-odds against reading a run of ink as one more digit (see classify_segments).
 _SPLIT_COST = 1.0
 # Log-odds against a digit the two classifiers read differently, when weighing
@@ -138,7 +141,7 @@ def read_page(
     free_page = all(region.kind == "line" for region in regions)
     for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
-        if template is None and region.kind == "line" and not _looks_like_a_number(reading):
+        if template is None and not _looks_like_a_number(reading, region.kind):
             continue
         if template is None:
             doubts = doubts_about_found_field(region.kind, region.bbox, clean.ink.shape, len(reading.digits), free_page)
@@ -350,10 +353,18 @@ def doubts_about_found_field(
     return reasons
 
 
-def _looks_like_a_number(reading: FieldReading) -> bool:
+def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
+    """Whether a field found without a template holds a number rather than text or a drawing."""
+    accepted = sum(not d.needs_review for d in reading.digits)
+    if kind == "comb":
+        return True
+    if kind == "box":
+        if len(reading.digits) >= 2 and accepted == 0:
+            return False
+        if len(reading.digits) < _MIN_MARKS_FOR_TEXT_BOX:
+            return True
     if not reading.digits or len(reading.digits) > _MAX_DIGITS_IN_LINE:
         return False
-    accepted = sum(not d.needs_review for d in reading.digits)
     return accepted >= _MIN_ACCEPTED_SHARE_IN_LINES * len(reading.digits)
 
 

@@ -361,7 +361,9 @@ def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
     alternatives = [tuple(split_touching(seg, parts, digit_height)) for parts in counts]
     # A narrow 1 touching its neighbour joins it far from the middle: also try the thinnest column anywhere.
     alternatives.append(tuple(_split_at(seg, _thinnest_column(seg.crop), digit_height)))
-    kept = tuple(a for a in alternatives if len(a) >= 2)
+    # A cut that leaves a piece far shorter than a digit (the tail of a comma,
+    # a serif) is no way of cutting digits apart.
+    kept = tuple(a for a in alternatives if len(a) >= 2 and all(p.bbox[3] >= 0.5 * digit_height for p in a))
     return Segment(seg.bbox, seg.crop, seg.char, seg.cell, kept, digit_height)
 
 

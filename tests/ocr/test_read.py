@@ -164,3 +164,15 @@ def test_a_mark_far_finer_than_the_digits_is_odd():
     assert not odd_pen([5.0, 6.0])  # too few digits to tell
     assert not odd_pen([5.0, 6.0, 4.5, 3.5])
     assert odd_pen([5.0, 6.0, 5.5, 1.8])
+
+
+def test_a_box_of_cursive_writing_is_not_a_number(models, mnist):
+    page = blank()
+    cv2.rectangle(page, (100, 100), (800, 170), 0, 2)  # "Full name"
+    xs = np.linspace(130, 520, 200)
+    ys = 140 - 14 * np.abs(np.sin((xs - 130) / 14))
+    cv2.polylines(page, [np.stack([xs, ys], axis=1).astype(np.int32)], False, 0, 3)
+    draw_comb(page, 100, 300, 6)
+    fill_comb(page, _digits(mnist, "150392"), 100, 300)
+    reading = read_page(page, models)
+    assert [(f.kind, f.value) for f in reading.fields] == [("comb", "150392")]

@@ -9,6 +9,7 @@ from ocr.fields import find_fields, line_masks
 from ocr.geometry import FieldRegion
 from ocr.normalize import normalize_digit
 from ocr.segment import (
+    Segment,
     frame_crop,
     plan_characters,
     remove_lines,
@@ -17,6 +18,7 @@ from ocr.segment import (
     split_points,
     stroke_width,
     thicken_strokes,
+    with_split_alternatives,
 )
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb
 
@@ -202,3 +204,14 @@ def test_rule_band_leaves_strokes_along_the_rule():
     rule[6:12, 40:80] = 255  # a digit's bar lying on it
     band = rule_band(rule)
     assert band[10:12].all() and not band[6:9].any()
+
+
+def test_no_split_leaves_a_piece_far_shorter_than_a_digit():
+    # A digit with a comma's tail touching its foot: wide enough to try splits,
+    # but a cut that leaves the tail alone is no pair of digits.
+    crop = np.zeros((50, 52), np.uint8)
+    cv2.ellipse(crop, (18, 25), (14, 22), 0, 0, 360, 255, 5)
+    cv2.line(crop, (32, 46), (50, 40), 255, 4)
+    cv2.line(crop, (44, 36), (50, 49), 255, 4)
+    seg = with_split_alternatives(Segment((0, 0, 52, 50), crop), 50)
+    assert all(piece.bbox[3] >= 25 for alternative in seg.alternatives for piece in alternative)
