@@ -284,9 +284,12 @@ def assemble_field(
     if doubtful:
         reasons.append(f"{len(doubtful)} doubtful digit(s)")
     reasons += doubts_about_cuts(kept, len(region.cells) if region.kind == "comb" else 0)
-    widths = [stroke_width(seg.crop) for seg, digit in pairs if seg.is_digit and digit is not None]
-    if odd_pen(widths):
+    read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
+    if odd_pen([stroke_width(seg.crop) for seg in read]):
         reasons.append("a mark drawn much finer than the other digits")
+    cell_height = float(np.median([c[3] for c in region.cells])) if region.cells else None
+    if too_tall([seg.bbox[3] for seg in read], cell_height):
+        reasons.append("a mark far taller than a digit here")
     confidence = min((d.confidence for d in kept), default=1.0)
     return FieldReading(
         name=name,
@@ -328,6 +331,18 @@ def odd_pen(widths: list[float], share: float = 0.5) -> bool:
     if len(widths) < 3:
         return False
     return min(widths) < share * float(np.median(widths))
+
+
+def too_tall(heights: list[int], cell_height: float | None = None) -> bool:
+    """Whether a digit is far taller (pixels) than the others, or than the box it is in.
+
+    A box wall or a rule that segmentation left in a field is read as a
+    confident 1; a digit is never half again as tall as its neighbours, and
+    never overflows its box by a quarter of the box's height.
+    """
+    if len(heights) >= 2 and max(heights) > 1.5 * float(np.median(heights)):
+        return True
+    return cell_height is not None and bool(heights) and max(heights) > 1.25 * cell_height
 
 
 def doubts_about_found_field(

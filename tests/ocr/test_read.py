@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ocr.geometry import box_iou
-from ocr.read import DigitReading, doubts_about_cuts, doubts_about_found_field, odd_pen, read_page
+from ocr.read import DigitReading, doubts_about_cuts, doubts_about_found_field, odd_pen, read_page, too_tall
 from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -176,3 +176,20 @@ def test_a_box_of_cursive_writing_is_not_a_number(models, mnist):
     fill_comb(page, _digits(mnist, "150392"), 100, 300)
     reading = read_page(page, models)
     assert [(f.kind, f.value) for f in reading.fields] == [("comb", "150392")]
+
+
+def test_a_mark_far_taller_than_the_digits_is_odd():
+    assert not too_tall([40, 44, 38, 41])
+    assert too_tall([40, 95, 38, 41])  # a box wall read as a 1
+    assert too_tall([90], cell_height=45.0)
+    assert not too_tall([48], cell_height=45.0)  # a digit overflowing its box a little
+
+
+def test_a_stroke_far_taller_than_the_digits_goes_to_review(models, mnist):
+    page = blank()
+    cv2.rectangle(page, (100, 100), (560, 260), 0, 2)
+    for i, d in enumerate(_digits(mnist, "2468")):
+        draw_digit(page, d, 160 + i * 70, 150, 64)
+    cv2.line(page, (130, 112), (130, 248), 0, 5)  # a fold or a stray rule, read as a tall 1
+    (field,) = read_page(page, models).fields
+    assert "a mark far taller than a digit here" in field.reasons
