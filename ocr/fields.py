@@ -56,7 +56,7 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
     rules = find_rules(h_mask)
     rects = find_rects(rules, v_mask)
-    fields = group_rects(rects)
+    fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
     for x, y, w, h in [r.outer for r in rects] + [f.bbox for f in fields]:
@@ -176,42 +176,70 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _drop_nested(rects: list[Rect]) -> list[Rect]:
-    """Keep the innermost of rectangles that contain others (a box drawn around a comb, a frame)."""
+    """Keep the innermost of rectangles that contain others (a box drawn around a comb, a frame).
+
+    A rectangle inside a comb cell, or a lone one well under the height of the
+    box holding it, is handwriting (a 0 or the loop of a 9 drawn square), not
+    a box: it goes, and the box it sits in stays.
+    """
+    cells = {id(r) for r in rects if any(are_comb_neighbours(r.outer, o.outer) for o in rects if o is not r)}
+    writing = {
+        id(o)
+        for r in rects
+        for o in rects
+        if o is not r
+        and contains_box(r.outer, o.outer, 2)
+        and (id(r) in cells or (id(o) not in cells and o.outer[3] < 0.6 * r.inner[3]))
+    }
+    rects = [r for r in rects if id(r) not in writing]
     keep = []
     for r in rects:
         x, y, w, h = r.outer
         holds_other = any(
-            o is not r
-            and o.outer[0] >= x - 2
-            and o.outer[1] >= y - 2
-            and o.outer[0] + o.outer[2] <= x + w + 2
-            and o.outer[1] + o.outer[3] <= y + h + 2
-            and o.outer[2] * o.outer[3] < 0.8 * w * h
-            for o in rects
+            o is not r and contains_box(r.outer, o.outer, 2) and o.outer[2] * o.outer[3] < 0.8 * w * h for o in rects
         )
         if not holds_other:
             keep.append(r)
     return keep
 
 
-def group_rects(rects: list[Rect]) -> list[FieldRegion]:
+def contains_box(outer: Box, inner: Box, slack: int = 0) -> bool:
+    """Whether ``inner`` lies within ``outer`` (give or take ``slack`` pixels)."""
+    x, y, w, h = outer
+    ix, iy, iw, ih = inner
+    return ix >= x - slack and iy >= y - slack and ix + iw <= x + w + slack and iy + ih <= y + h + slack
+
+
+def are_comb_neighbours(a: Box, b: Box) -> bool:
+    """Whether two boxes sit side by side as cells of one comb.
+
+    They share top and bottom (within a few pixels), have similar widths and
+    follow each other with a gap under half a box; adjacent boxes share a wall,
+    so their outer boxes may overlap by its thickness.
+    """
+    if a[0] > b[0]:
+        a, b = b, a
+    lx, ly, lw, lh = a
+    x, y, w, h = b
+    same_row = abs(y - ly) <= max(4, 0.12 * lh) and abs(h - lh) <= max(4, 0.12 * lh)
+    similar = 0.7 <= w / lw <= 1.4 and max(w, lw) <= 2.2 * h
+    close = -0.25 * lw <= x - (lx + lw) <= 0.5 * lw
+    return same_row and similar and close
+
+
+def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRegion]:
     """Rows of similar boxes become combs; lone boxes stay boxes.
 
     Boxes join a comb when they share top and bottom (within a few pixels),
     have similar widths and sit side by side with a gap under half a box.
+    ``writing`` is the typical height (pixels) of the page's marks outside
+    boxes (:func:`writing_height`); a lone box cannot be much smaller.
     """
     rects = sorted(rects, key=lambda r: (r.outer[1], r.outer[0]))
     groups: list[list[Rect]] = []
     for r in sorted(rects, key=lambda r: r.outer[0]):
         for g in groups:
-            last = g[-1]
-            lx, ly, lw, lh = last.outer
-            x, y, w, h = r.outer
-            same_row = abs(y - ly) <= max(4, 0.12 * lh) and abs(h - lh) <= max(4, 0.12 * lh)
-            similar = 0.7 <= w / lw <= 1.4 and max(w, lw) <= 2.2 * h
-            # Adjacent boxes share a wall, so their outer boxes overlap by its thickness.
-            close = -0.25 * lw <= x - (lx + lw) <= 0.5 * lw
-            if same_row and similar and close:
+            if are_comb_neighbours(g[-1].outer, r.outer):
                 g.append(r)
                 break
         else:
@@ -220,7 +248,7 @@ def group_rects(rects: list[Rect]) -> list[FieldRegion]:
     cell_height = float(np.median([r.outer[3] for g in combs for r in g])) if combs else None
     fields = []
     for g in groups:
-        if len(g) == 1 and not is_number_box(g[0].outer, cell_height):
+        if len(g) == 1 and not is_number_box(g[0].outer, cell_height, writing):
             continue
         x0 = min(r.outer[0] for r in g)
         y0 = min(r.outer[1] for r in g)
@@ -234,17 +262,33 @@ def group_rects(rects: list[Rect]) -> list[FieldRegion]:
     return fields
 
 
-def is_number_box(box: Box, comb_cell_height: float | None) -> bool:
+def is_number_box(box: Box, comb_cell_height: float | None, writing: float | None = None) -> bool:
     """Whether a lone rectangle is shaped like a box for a written number.
 
     Tick boxes and logo frames are square; note and comment boxes are several
     lines tall.  A number box is wider than tall and, on a page with combs, at
-    most about twice as tall as their boxes.
+    most about twice as tall as their boxes.  It is big enough to write in: not
+    much smaller than the comb boxes or than the page's other writing (a
+    handwritten 0 drawn nearly square makes a small "box" among digits of its
+    own size).
     """
     _, _, w, h = box
     if w < 1.3 * h:
         return False
-    return comb_cell_height is None or h <= 2.5 * comb_cell_height
+    if writing is not None and h < 0.6 * writing:
+        return False
+    return comb_cell_height is None or 0.6 * comb_cell_height <= h <= 2.5 * comb_cell_height
+
+
+def writing_height(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, boxes: list[Box]) -> float | None:
+    """Median height (pixels) of the marks outside ``boxes``: printed text and free handwriting.
+
+    None when there are none.
+    """
+    marks = [
+        c for c in stroke_components(_handwriting(ink, h_mask, v_mask)) if not any(contains_box(b, c, 2) for b in boxes)
+    ]
+    return float(np.median([c[3] for c in marks])) if marks else None
 
 
 def _handwriting(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> np.ndarray:
@@ -268,10 +312,11 @@ def long_components(mask: np.ndarray, stat: int, min_length: int) -> np.ndarray:
 def find_text_lines(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, used: np.ndarray) -> list[FieldRegion]:
     """Lines of handwriting on a page without boxes, each as one ``line`` field.
 
-    Marks much smaller than the page's typical character, and anything touching
-    the page edge (the desk or the paper's edge in a photo), start no line.
+    Marks much smaller than the page's typical character, anything touching
+    the page edge, and hairlines (the paper's edge or a shadow's border in a
+    photo) start no line.
     """
-    rest = _handwriting(ink, h_mask, v_mask)
+    rest = drop_hairlines(_handwriting(ink, h_mask, v_mask))
     rest[used > 0] = 0
     height, width = ink.shape
     components = [
@@ -312,6 +357,44 @@ def find_underline_fields(
     return fields
 
 
+def drop_hairlines(mask: np.ndarray) -> np.ndarray:
+    """``mask`` (255 ink) without the components drawn much thinner than the page's pen strokes."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 1:
+        return mask
+    dist = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    inked = labels > 0
+    half_width = np.zeros(count, np.float32)
+    np.maximum.at(half_width, labels[inked], dist[inked])
+    thin = hairlines(2 * half_width[1:], stats[1:, cv2.CC_STAT_AREA])
+    if not thin.any():
+        return mask
+    out = mask.copy()
+    out[np.isin(labels, np.flatnonzero(thin) + 1)] = 0
+    return out
+
+
+def hairlines(widths: np.ndarray, areas: np.ndarray) -> np.ndarray:
+    """Which components are hairlines: under 0.4 of the median stroke width of the big marks.
+
+    ``widths`` are stroke widths (pixels, at the widest point of each
+    component), ``areas`` their ink in pixels; big marks hold at least 0.3 of
+    the ink of the biggest marks (95th percentile of those over 20 pixels).
+    """
+    widths = np.asarray(widths, np.float64)
+    areas = np.asarray(areas, np.float64)
+    if widths.size == 0:
+        return np.zeros(0, bool)
+    marks = areas[areas >= 20]  # noise specks do not count
+    if marks.size == 0:
+        return np.zeros(widths.shape, bool)
+    big = areas >= max(20.0, 0.3 * float(np.percentile(marks, 95)))
+    if big.sum() < 3:
+        return np.zeros(widths.shape, bool)
+    pen = float(np.median(widths[big]))
+    return widths < 0.4 * pen
+
+
 def stroke_components(mask: np.ndarray, min_height: int = 12) -> list[Box]:
     """Bounding boxes of connected ink that could be (part of) a handwritten digit."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -345,7 +428,36 @@ def group_lines(components: list[Box]) -> list[Box]:
             lines.append([c])
         else:
             best.append(c)
-    return [_union(line) for line in lines]
+    return merge_lines([_union(line) for line in lines], float(np.median([c[3] for c in components])))
+
+
+def merge_lines(lines: list[Box], char_height: float) -> list[Box]:
+    """Join line boxes that are pieces of one line of writing.
+
+    A digit that sits low or high, or a wide gap, can start a second line
+    beside the first; pieces of broken digits can make a second line over
+    it.  Two lines join when they share most of their height and, side by
+    side, are under three character heights apart, or, one over the other,
+    share nearly all of it.
+    """
+    lines = list(lines)
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(lines)):
+            for j in range(i + 1, len(lines)):
+                a, b = lines[i], lines[j]
+                overlap = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+                share = overlap / max(1, min(a[3], b[3]))
+                gap = max(b[0] - (a[0] + a[2]), a[0] - (b[0] + b[2]))  # negative where they overlap
+                if (gap >= 0 and share >= 0.5 and gap <= 3 * char_height) or (gap < 0 and share >= 0.7):
+                    lines[i] = _union([a, b])
+                    del lines[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return lines
 
 
 def _union(boxes: list[Box]) -> Box:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -20,15 +20,27 @@ from ocr.fields import find_fields, line_masks
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
 from ocr.normalize import normalize_digit
 from ocr.register import register, template_regions
-from ocr.segment import Segment, segment_field, width_penalty
+from ocr.segment import Segment, frame_crop, segment_field, stroke_width, thicken_strokes, width_penalty
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
-# signature or a drawing, not a number (auto mode only).
+# signature or a drawing, not a number (auto mode only).  So is a box holding
+# many such marks, or several and not one clear digit (a box of printed text,
+# a name); a few doubtful digits among clear ones in a box are a number to review.
 _MIN_ACCEPTED_SHARE_IN_LINES = 0.5
 _MAX_DIGITS_IN_LINE = 24
+_MIN_MARKS_FOR_TEXT_BOX = 6
 # Log-odds against reading a run of ink as one more digit (see classify_segments).
 _SPLIT_COST = 1.0
+# Log-odds against a digit the two classifiers read differently, when weighing
+# ways of cutting touching digits: a fragment or a merged pair often fools one.
+_DISAGREE_COST = 1.0
+# A way of cutting touching digits that beats the next best by less than this
+# (log-odds) is a guess: the field goes to review.
+_MIN_SPLIT_MARGIN = 1.0
+# Auto mode: a field found within this share of the page's width or height of
+# its border may be the paper's edge, a shadow or a punch hole.
+_EDGE_BAND = 0.03
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,9 @@ class DigitReading:
     disagree: bool
     low_confidence: bool
     cell: int | None = None
+    # Log-odds by which this way of cutting its run of ink beat the best other
+    # way (one digit against touching digits); None where there was no choice.
+    split_margin: float | None = None
 
     @property
     def needs_review(self) -> bool:
@@ -123,10 +138,15 @@ def read_page(
     readings = classify_segments(segments, models, clock)
     back = invert_affine(clean.matrix)
     fields = []
+    free_page = all(region.kind == "line" for region in regions)
     for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
-        if template is None and region.kind == "line" and not _looks_like_a_number(reading):
+        if template is None and not _looks_like_a_number(reading, region.kind):
             continue
+        if template is None:
+            doubts = doubts_about_found_field(region.kind, region.bbox, clean.ink.shape, len(reading.digits), free_page)
+            if doubts:
+                reading = _with_reasons(reading, doubts)
         if template is not None:
             problems = template.field(reading.name).validate.problems(reading.value, reading.text)
             if problems:
@@ -153,7 +173,7 @@ def classify_segments(
 
     def add(seg: Segment) -> None:
         try:
-            crops.append(normalize_digit(seg.crop, bright_ink=True))
+            crops.append(normalize_digit(frame_crop(thicken_strokes(seg.crop)), bright_ink=True))
             index[id(seg)] = len(crops) - 1
         except BlankCropError:
             pass
@@ -208,12 +228,22 @@ def classify_segments(
                     continue
                 # The CNN is often sure of a fragment too, so each extra digit must earn its place.
                 score = -_SPLIT_COST * (len(kept) - 1) + sum(
-                    float(np.log(max(r.confidence, 1e-6))) + width_penalty(piece.bbox[2], seg.digit_height)
+                    float(np.log(max(r.confidence, 1e-6)))
+                    - _DISAGREE_COST * r.disagree
+                    + width_penalty(piece.bbox[2], seg.digit_height)
                     for piece, r in kept
                 )
                 scored.append((score, kept))
             if scored:
-                pairs.extend(max(scored, key=lambda item: item[0])[1])
+                scored.sort(key=lambda item: -item[0])
+                best = scored[0][1]
+                labels = [r.label for _, r in best]
+                # Cuts that read the same digits are no rival to each other.
+                rivals = [score for score, kept in scored[1:] if [r.label for _, r in kept] != labels]
+                if rivals:
+                    margin = scored[0][0] - rivals[0]
+                    best = [(piece, replace(r, split_margin=margin)) for piece, r in best]
+                pairs.extend(best)
         out.append(pairs)
     return out
 
@@ -253,6 +283,13 @@ def assemble_field(
     doubtful = [d for d in kept if d.needs_review]
     if doubtful:
         reasons.append(f"{len(doubtful)} doubtful digit(s)")
+    reasons += doubts_about_cuts(kept, len(region.cells) if region.kind == "comb" else 0)
+    read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
+    if odd_pen([stroke_width(seg.crop) for seg in read]):
+        reasons.append("a mark drawn much finer than the other digits")
+    cell_height = float(np.median([c[3] for c in region.cells])) if region.cells else None
+    if too_tall([seg.bbox[3] for seg in read], cell_height):
+        reasons.append("a mark far taller than a digit here")
     confidence = min((d.confidence for d in kept), default=1.0)
     return FieldReading(
         name=name,
@@ -268,10 +305,81 @@ def assemble_field(
     )
 
 
-def _looks_like_a_number(reading: FieldReading) -> bool:
+def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
+    """Reasons to doubt how a field was cut into digits, whatever each digit reads.
+
+    * touching digits cut one way barely beat another way (fewer or more digits);
+    * a comb (``cells`` > 0) has an empty cell between written ones: a faint or
+      broken digit was taken for a speck, or the comb is misread.
+    """
+    reasons = []
+    close = [d for d in digits if d.split_margin is not None and d.split_margin < _MIN_SPLIT_MARGIN]
+    if close:
+        reasons.append("unsure where touching digits divide")
+    filled = sorted({d.cell for d in digits if d.cell is not None})
+    if cells and filled and len(filled) < filled[-1] - filled[0] + 1:
+        reasons.append("empty cell between written cells")
+    return reasons
+
+
+def odd_pen(widths: list[float], share: float = 0.5) -> bool:
+    """Whether one of three or more digits' stroke widths (pixels) is under ``share`` of their median.
+
+    One hand writes a field with one pen; a mark far finer than its digits is
+    a stray stroke, a crease or part of the printed form.
+    """
+    if len(widths) < 3:
+        return False
+    return min(widths) < share * float(np.median(widths))
+
+
+def too_tall(heights: list[int], cell_height: float | None = None) -> bool:
+    """Whether a digit is far taller (pixels) than the others, or than the box it is in.
+
+    A box wall or a rule that segmentation left in a field is read as a
+    confident 1; a digit is never half again as tall as its neighbours, and
+    never overflows its box by a quarter of the box's height.
+    """
+    if len(heights) >= 2 and max(heights) > 1.5 * float(np.median(heights)):
+        return True
+    return cell_height is not None and bool(heights) and max(heights) > 1.25 * cell_height
+
+
+def doubts_about_found_field(
+    kind: str, bbox: Box, page_shape: tuple[int, int], digits: int, free_page: bool
+) -> list[str]:
+    """Reasons to doubt that a field found without a template is a field at all.
+
+    Pure geometry: ``kind`` of field, ``bbox`` (x, y, w, h) and ``page_shape``
+    (H, W) in the same pixels; ``digits`` read in it; ``free_page``: the page
+    has no boxes, so every field is a line of free handwriting (as on a photo
+    of a note).  Printed boxes and combs are fields wherever they are; free
+    writing at the page's border may be its edge, a shadow or a punch hole.
+    """
+    reasons = []
+    x, y, w, h = bbox
+    height, width = page_shape
+    band_x, band_y = _EDGE_BAND * width, _EDGE_BAND * height
+    at_edge = x < band_x or y < band_y or x + w > width - band_x or y + h > height - band_y
+    if kind == "line" and at_edge:
+        reasons.append("at the page edge")
+    if free_page and digits == 1:
+        reasons.append("a lone digit on a page of free writing")
+    return reasons
+
+
+def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
+    """Whether a field found without a template holds a number rather than text or a drawing."""
+    accepted = sum(not d.needs_review for d in reading.digits)
+    if kind == "comb":
+        return True
+    if kind == "box":
+        if len(reading.digits) >= 2 and accepted == 0:
+            return False
+        if len(reading.digits) < _MIN_MARKS_FOR_TEXT_BOX:
+            return True
     if not reading.digits or len(reading.digits) > _MAX_DIGITS_IN_LINE:
         return False
-    accepted = sum(not d.needs_review for d in reading.digits)
     return accepted >= _MIN_ACCEPTED_SHARE_IN_LINES * len(reading.digits)
 
 

@@ -86,8 +86,10 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     # a digit's own stroke crossing a border is neither, so it survives.
     lines = cv2.bitwise_or(cv2.bitwise_and(h_mask[window], h_band), cv2.bitwise_and(v_mask[window], v_band))
     if region.kind == "line":
-        # The rule under a line of digits runs across the whole window; a digit's bar never does.
-        lines = cv2.bitwise_or(lines, long_components(h_mask[window], 2, int(0.9 * w)))
+        # The rule under a line of digits runs across the window, or at least
+        # far longer than the line is tall; a digit's bar never does.
+        rule_length = int(min(0.9 * w, 2.5 * region.bbox[3]))
+        lines = cv2.bitwise_or(lines, rule_band(long_components(h_mask[window], 2, rule_length)))
     clean = remove_lines(ink[window], lines)
     if region.kind == "comb":
         return _segment_comb(clean, (x, y), region)
@@ -98,6 +100,29 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
     keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
     return _segment_free(keep, (x, y))
+
+
+def rule_band(rule: np.ndarray) -> np.ndarray:
+    """The pixels (255) of a ruled line itself, without the strokes that lie along it.
+
+    The bottom bar of a 2 written on an underline merges with it in the
+    horizontal-stroke mask.  The rule is the band of its usual thickness
+    around a straight line fitted through it; what bulges out of that band is
+    handwriting.
+    """
+    cols = np.flatnonzero(rule.any(axis=0))
+    if cols.size < 2:
+        return rule
+    ys, xs = np.nonzero(rule)
+    counts = np.bincount(xs, minlength=rule.shape[1])[cols]
+    centres = np.bincount(xs, weights=ys, minlength=rule.shape[1])[cols] / counts
+    thickness = float(np.median(counts))
+    # Bulges shift the centre of their columns: fit through the columns of usual thickness.
+    usual = counts <= thickness + 1
+    slope, intercept = np.polyfit(cols[usual], centres[usual], 1) if usual.sum() >= 2 else (0.0, centres.mean())
+    rows = np.arange(rule.shape[0])[:, None]
+    band = np.abs(rows - (slope * np.arange(rule.shape[1])[None, :] + intercept)) <= thickness / 2 + 1
+    return np.where(band & (rule > 0), 255, 0).astype(np.uint8)
 
 
 def border_bands(
@@ -144,7 +169,10 @@ def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegio
         if not inside:
             continue
         tallest = max(max(stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_WIDTH]) for i in inside)
-        if tallest < 0.25 * ch:  # a dot or a speck: the cell is empty
+        span = max(stats[i, 1] + stats[i, 3] for i in inside) - min(stats[i, 1] for i in inside)
+        # A dot or a speck leaves the cell empty; the pieces of a stroke broken
+        # by a faint scan are each small but run down the cell together.
+        if tallest < 0.25 * ch and (len(inside) < 3 or span < 0.5 * ch):
             continue
         # Drop specks relative to the main stroke of this cell.
         main_area = max(stats[i, cv2.CC_STAT_AREA] for i in inside)
@@ -333,7 +361,9 @@ def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
     alternatives = [tuple(split_touching(seg, parts, digit_height)) for parts in counts]
     # A narrow 1 touching its neighbour joins it far from the middle: also try the thinnest column anywhere.
     alternatives.append(tuple(_split_at(seg, _thinnest_column(seg.crop), digit_height)))
-    kept = tuple(a for a in alternatives if len(a) >= 2)
+    # A cut that leaves a piece far shorter than a digit (the tail of a comma,
+    # a serif) is no way of cutting digits apart.
+    kept = tuple(a for a in alternatives if len(a) >= 2 and all(p.bbox[3] >= 0.5 * digit_height for p in a))
     return Segment(seg.bbox, seg.crop, seg.char, seg.cell, kept, digit_height)
 
 
@@ -371,3 +401,46 @@ def _pieces(seg: Segment, cuts: list[int], digit_height: int) -> list[Segment]:
             Segment((x + a, y + int(rows[0]), b - a, piece.shape[0]), piece, cell=seg.cell, digit_height=digit_height)
         )
     return out
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean width (pixels) of the strokes of a binary mask: ink area over half its outline length."""
+    ink = (mask > 0).astype(np.uint8)
+    area = float(ink.sum())
+    if area == 0:
+        return 0.0
+    contours, _ = cv2.findContours(ink, cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
+    outline = sum(cv2.arcLength(c, True) for c in contours)
+    return area / max(outline / 2, 1.0)
+
+
+def thicken_strokes(crop: np.ndarray, min_share: float = 0.08) -> np.ndarray:
+    """A digit crop (255 ink) whose strokes are at least ``min_share`` of its size thick.
+
+    MNIST digits are written with a pen about a tenth of their height wide; a
+    fine pen or a faint scan leaves strokes of a pixel or two that shrink to
+    nothing when the digit is scaled down to the classifiers' size.
+    """
+    if crop.size == 0:
+        return crop
+    size = max(crop.shape)
+    width = stroke_width(crop)
+    grow = int(round(min_share * 1.4 * size - width))
+    if width >= min_share * size or grow < 1:
+        return crop
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow + 1, grow + 1))
+    padded = cv2.copyMakeBorder(crop, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
+    return cv2.dilate(padded, kernel)
+
+
+def frame_crop(crop: np.ndarray, margin: int = 2) -> np.ndarray:
+    """The crop with an empty margin: its strokes end inside it, not on its border.
+
+    Segment crops are cut to their ink, so a stroke of the digit (the bar of a 5
+    broken off by a faint scan) touches the border and would be taken for a
+    fragment of a box line by :func:`ocr.normalize.normalize_digit`; lines are
+    already removed from them.
+    """
+    if crop.size == 0:
+        return crop
+    return cv2.copyMakeBorder(crop, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)

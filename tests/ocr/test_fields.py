@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ocr.cleanup import clean_page, estimate_skew, normalize_illumination
-from ocr.fields import Rect, find_fields, group_rects, runs
+from ocr.fields import Rect, find_fields, group_rects, hairlines, merge_lines, runs
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
 
@@ -81,3 +81,62 @@ def test_runs_and_grouping_geometry():
     lone = Rect((600, 10, 300, 80), (602, 12, 296, 76))
     fields = group_rects([cell(100), cell(150), cell(200), lone])
     assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 3), ("box", 1)]
+
+
+def test_a_zero_drawn_square_in_a_comb_cell_is_not_a_box(mnist):
+    page = blank()
+    draw_comb(page, 100, 100, 6)
+    fill_comb(page, [mnist.x_test[i] for i in range(6)], 100, 100)
+    # A 0 written with flat top and bottom and straight sides, inside the third cell.
+    cv2.rectangle(page, (206, 108), (244, 148), 255, -1)
+    cv2.rectangle(page, (210, 112), (240, 140), 0, 2)
+    fields = find_fields(clean_page(page).ink)
+    assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 6)]
+
+
+def test_a_zero_drawn_square_in_an_amount_box_keeps_the_box(mnist):
+    page = blank()
+    cv2.rectangle(page, (100, 300), (500, 390), 0, 3)
+    draw_digit(page, mnist.x_test[0], 130, 315, 60)
+    cv2.rectangle(page, (220, 322), (252, 356), 0, 2)  # the 0
+    fields = find_fields(clean_page(page).ink)
+    assert [f.kind for f in fields] == ["box"]
+    assert fields[0].bbox[2] == pytest.approx(400, abs=6)
+
+
+def test_a_zero_drawn_square_among_free_digits_is_not_a_box(mnist):
+    page = blank()
+    for i in range(5):
+        draw_digit(page, mnist.x_test[i], 150 + i * 70, 200, 80)
+    cv2.rectangle(page, (150 + 5 * 70 + 10, 222), (150 + 5 * 70 + 50, 248), 0, 2)  # a flat 0
+    fields = find_fields(clean_page(page).ink)
+    assert [f.kind for f in fields] == ["line"]
+
+
+def test_the_paper_edge_in_a_photo_is_no_line_of_digits(mnist):
+    page = blank()
+    # The sheet's edges: hairlines broken into pieces, each like a "1".
+    for y in range(20, 880, 60):
+        cv2.line(page, (30, y), (31, y + 48), 0, 2)
+        cv2.line(page, (1170, y), (1169, y + 48), 0, 2)
+    for line, y in enumerate((150, 420)):
+        for i in range(5):
+            draw_digit(page, mnist.x_test[line * 5 + i], 400 + i * 70, y, 80)
+    fields = find_fields(clean_page(page).ink)
+    assert [f.kind for f in fields] == ["line", "line"]
+    assert all(f.bbox[0] > 300 for f in fields)
+
+
+def test_hairlines_are_told_from_pen_strokes():
+    widths = np.array([6.0, 7.0, 6.5, 8.0, 2.0, 1.5, 6.0])
+    areas = np.array([900, 1000, 950, 1200, 150, 120, 30])
+    assert hairlines(widths, areas).tolist() == [False, False, False, False, True, True, False]
+
+
+def test_pieces_of_one_line_are_joined():
+    height = 40.0
+    left, right = (100, 100, 150, 40), (330, 110, 80, 40)  # a wide gap, a little lower
+    over = (120, 98, 100, 44)  # pieces of broken digits over the first
+    below = (100, 200, 300, 40)  # the next line
+    lines = merge_lines([left, right, over, below], height)
+    assert sorted(lines) == [(100, 98, 310, 52), (100, 200, 300, 40)]

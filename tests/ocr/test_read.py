@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ocr.geometry import box_iou
-from ocr.read import read_page
+from ocr.read import DigitReading, doubts_about_cuts, doubts_about_found_field, odd_pen, read_page, too_tall
 from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -102,3 +102,94 @@ def test_photo_like_page_reads_lines(models, mnist):
     reading = read_page(lit, models)
     assert [f.value for f in reading.fields] == expected
     assert all(f.kind == "line" for f in reading.fields)
+
+
+def _digit(label: int, cell: int | None = None, split_margin: float | None = None) -> DigitReading:
+    return DigitReading(
+        bbox=(0, 0, 10, 20),
+        label=label,
+        confidence=0.99,
+        cnn_label=label,
+        cnn_prob=0.99,
+        svm_label=label,
+        svm_prob=0.95,
+        disagree=False,
+        low_confidence=False,
+        cell=cell,
+        split_margin=split_margin,
+    )
+
+
+def test_doubts_about_cuts():
+    assert doubts_about_cuts([_digit(1), _digit(2, split_margin=3.0)]) == []
+    assert doubts_about_cuts([_digit(1), _digit(2, split_margin=0.4)]) == ["unsure where touching digits divide"]
+    # Combs: trailing empty cells are normal, an empty cell between written ones is not.
+    assert doubts_about_cuts([_digit(1, cell=0), _digit(2, cell=1)], cells=6) == []
+    assert doubts_about_cuts([_digit(1, cell=0), _digit(2, cell=2)], cells=6) == ["empty cell between written cells"]
+
+
+def test_doubts_about_found_fields():
+    page = (900, 1200)
+    assert doubts_about_found_field("line", (300, 200, 400, 80), page, 6, free_page=True) == []
+    assert doubts_about_found_field("line", (2, 300, 24, 60), page, 1, free_page=True) == [
+        "at the page edge",
+        "a lone digit on a page of free writing",
+    ]
+    assert doubts_about_found_field("line", (500, 300, 60, 80), page, 1, free_page=False) == []
+    # Printed boxes are fields wherever they are.
+    assert doubts_about_found_field("comb", (5, 5, 400, 56), page, 8, free_page=False) == []
+
+
+def test_a_comb_with_an_empty_cell_between_digits_goes_to_review(models, mnist):
+    page = blank()
+    draw_comb(page, 100, 100, 8)
+    digits = _digits(mnist, "03071987")
+    digits[3] = None  # a digit too faint to see
+    fill_comb(page, digits, 100, 100)
+    (comb,) = read_page(page, models).fields
+    assert comb.value == "0301987"
+    assert "empty cell between written cells" in comb.reasons
+
+
+def test_a_lone_mark_at_the_edge_of_a_photo_goes_to_review(models, mnist):
+    page = blank()
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(page, d, 300 + i * 75, 300, 90)
+    cv2.line(page, (12, 500), (14, 570), 0, 8)  # a "1" on the very edge: a shadow, a clip
+    reading = read_page(page, models)
+    assert [f.value for f in reading.fields if not f.needs_review] == ["4096"]
+
+
+def test_a_mark_far_finer_than_the_digits_is_odd():
+    assert not odd_pen([5.0, 6.0])  # too few digits to tell
+    assert not odd_pen([5.0, 6.0, 4.5, 3.5])
+    assert odd_pen([5.0, 6.0, 5.5, 1.8])
+
+
+def test_a_box_of_cursive_writing_is_not_a_number(models, mnist):
+    page = blank()
+    cv2.rectangle(page, (100, 100), (800, 170), 0, 2)  # "Full name"
+    xs = np.linspace(130, 520, 200)
+    ys = 140 - 14 * np.abs(np.sin((xs - 130) / 14))
+    cv2.polylines(page, [np.stack([xs, ys], axis=1).astype(np.int32)], False, 0, 3)
+    draw_comb(page, 100, 300, 6)
+    fill_comb(page, _digits(mnist, "150392"), 100, 300)
+    reading = read_page(page, models)
+    assert [(f.kind, f.value) for f in reading.fields] == [("comb", "150392")]
+
+
+def test_a_mark_far_taller_than_the_digits_is_odd():
+    assert not too_tall([40, 44, 38, 41])
+    assert too_tall([40, 95, 38, 41])  # a box wall read as a 1
+    assert too_tall([90], cell_height=45.0)
+    assert not too_tall([48], cell_height=45.0)  # a digit overflowing its box a little
+
+
+def test_a_stroke_far_taller_than_the_digits_goes_to_review(models, mnist):
+    page = blank()
+    cv2.rectangle(page, (100, 100), (560, 260), 0, 2)
+    for i, d in enumerate(_digits(mnist, "2468")):
+        draw_digit(page, d, 160 + i * 70, 150, 64)
+    cv2.line(page, (128, 128), (133, 228), 0, 5)  # a fold or a stray stroke, read as a tall 1
+    (field,) = read_page(page, models).fields
+    assert "a mark far taller than a digit here" in field.reasons

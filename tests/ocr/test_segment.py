@@ -7,7 +7,19 @@ import pytest
 from ocr.cleanup import clean_page
 from ocr.fields import find_fields, line_masks
 from ocr.geometry import FieldRegion
-from ocr.segment import plan_characters, remove_lines, segment_field, split_points
+from ocr.normalize import normalize_digit
+from ocr.segment import (
+    Segment,
+    frame_crop,
+    plan_characters,
+    remove_lines,
+    rule_band,
+    segment_field,
+    split_points,
+    stroke_width,
+    thicken_strokes,
+    with_split_alternatives,
+)
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb
 
 
@@ -125,3 +137,81 @@ def test_free_field_segments_are_ordered_left_to_right(mnist, kind):
     segs = _segments(page, region)
     xs = [s.bbox[0] for s in segs]
     assert len(segs) == 4 and xs == sorted(xs)
+
+
+def test_a_digit_broken_into_faint_pieces_still_fills_its_cell():
+    page = blank(300, 500)
+    draw_comb(page, 100, 100, 3)
+    # A thin "1" in the middle cell that a faint scan broke into dots and dashes.
+    for y in range(112, 148, 8):
+        cv2.line(page, (175, y), (175, y + 3), 0, 2)
+    segs = _segments(page)
+    assert [s.cell for s in segs] == [1]
+
+
+def test_a_dot_alone_leaves_a_cell_empty():
+    page = blank(300, 500)
+    draw_comb(page, 100, 100, 3)
+    cv2.circle(page, (175, 130), 2, 0, -1)
+    assert _segments(page) == []
+
+
+def test_thin_strokes_are_thickened_and_thick_ones_left_alone(mnist):
+    thin = np.zeros((60, 40), np.uint8)
+    cv2.ellipse(thin, (20, 30), (15, 26), 0, 0, 360, 255, 1)
+    assert stroke_width(thin) < 2
+    assert stroke_width(thicken_strokes(thin)) >= 0.08 * 60
+    thick = np.zeros((60, 40), np.uint8)
+    cv2.ellipse(thick, (20, 30), (14, 25), 0, 0, 360, 255, 6)  # a pen as wide as MNIST's
+    assert thicken_strokes(thick) is thick
+
+
+def test_a_stroke_on_the_crop_border_survives_normalisation(mnist):
+    # A 5 whose top bar broke off: in a tight crop the bar touches the border and
+    # looks like a fragment of a box line unless the crop is framed.
+    five = np.where(mnist.x_test[np.flatnonzero(mnist.y_test == 5)[0]] > 80, 255, 0).astype(np.uint8)
+    rows = np.flatnonzero(five.any(axis=1))
+    cols = np.flatnonzero(five.any(axis=0))
+    crop = five[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy()
+    crop = cv2.resize(crop, (crop.shape[1] * 3, crop.shape[0] * 3), interpolation=cv2.INTER_NEAREST)
+    crop[8:12, :] = 0  # the break under the bar
+    crop[:8, :] = 0
+    cv2.line(crop, (crop.shape[1] // 3, 2), (crop.shape[1] - 1, 2), 255, 4)  # the bar, across to the border
+    widest_top_row = (normalize_digit(frame_crop(crop), bright_ink=True)[:9] > 0.3).sum(axis=1).max()
+    assert widest_top_row >= 12  # the bar is there
+    assert (normalize_digit(crop, bright_ink=True)[:9] > 0.3).sum(axis=1).max() < 12  # unframed, it is lost
+
+
+@pytest.mark.parametrize("field_width", [520, 900])  # the rule spans the field, or a template's field is wider
+def test_the_bar_of_a_digit_written_on_an_underline_is_kept(field_width):
+    page = blank(300, 1000)
+    cv2.line(page, (80, 200), (560, 200), 0, 2)  # the printed underline
+    # A "2": a curve down to the rule and its bottom bar lying along the rule.
+    cv2.ellipse(page, (150, 145), (28, 24), 0, 180, 360, 0, 5)
+    cv2.line(page, (178, 145), (122, 198), 0, 5)
+    cv2.line(page, (122, 198), (185, 198), 0, 5)
+    region = FieldRegion("line", (70, 110, field_width, 100))
+    (seg,) = _segments(page, region)
+    x, y, w, h = seg.bbox
+    assert x + w >= 180  # the bar's right end
+    assert y + h <= 205  # and none of the rule beyond it
+    assert w <= 75
+
+
+def test_rule_band_leaves_strokes_along_the_rule():
+    rule = np.zeros((20, 200), np.uint8)
+    rule[10:12, :] = 255
+    rule[6:12, 40:80] = 255  # a digit's bar lying on it
+    band = rule_band(rule)
+    assert band[10:12].all() and not band[6:9].any()
+
+
+def test_no_split_leaves_a_piece_far_shorter_than_a_digit():
+    # A digit with a comma's tail touching its foot: wide enough to try splits,
+    # but a cut that leaves the tail alone is no pair of digits.
+    crop = np.zeros((50, 52), np.uint8)
+    cv2.ellipse(crop, (18, 25), (14, 22), 0, 0, 360, 255, 5)
+    cv2.line(crop, (32, 46), (50, 40), 255, 4)
+    cv2.line(crop, (44, 36), (50, 49), 255, 4)
+    seg = with_split_alternatives(Segment((0, 0, 52, 50), crop), 50)
+    assert all(piece.bbox[3] >= 25 for alternative in seg.alternatives for piece in alternative)

@@ -77,9 +77,6 @@ def test_run_results_review_export(scans, engine_url, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="reading target not met: on these pages a date comb is split in two and read as 17072 + 05"
-)
 def test_accepted_values_match_the_truth(scans, tmp_path):
     db = ["--db", f"sqlite:///{tmp_path / 'acc.db'}"]
     runner.invoke(app, ["run", str(scans), *db])
