@@ -56,15 +56,17 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
     rules = find_rules(h_mask)
     rects = find_rects(rules, v_mask)
-    fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects]))
+    # Ink without the ruled lines, computed once: three steps below start from it.
+    handwriting = _handwriting(ink, h_mask, v_mask)
+    fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects], handwriting))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
     for x, y, w, h in [r.outer for r in rects] + [f.bbox for f in fields]:
         used[y : y + h, x : x + w] = 255
     if fields:
-        fields += find_underline_fields(ink, h_mask, v_mask, rules, used)
+        fields += find_underline_fields(ink, h_mask, v_mask, rules, used, handwriting)
     else:
-        fields = find_text_lines(ink, h_mask, v_mask, used)
+        fields = find_text_lines(ink, h_mask, v_mask, used, handwriting)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
@@ -280,14 +282,17 @@ def is_number_box(box: Box, comb_cell_height: float | None, writing: float | Non
     return comb_cell_height is None or 0.6 * comb_cell_height <= h <= 2.5 * comb_cell_height
 
 
-def writing_height(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, boxes: list[Box]) -> float | None:
+def writing_height(
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, boxes: list[Box], handwriting: np.ndarray | None = None
+) -> float | None:
     """Median height (pixels) of the marks outside ``boxes``: printed text and free handwriting.
 
-    None when there are none.
+    None when there are none.  ``handwriting``: the page's ink without ruled
+    lines, when the caller has it already.
     """
-    marks = [
-        c for c in stroke_components(_handwriting(ink, h_mask, v_mask)) if not any(contains_box(b, c, 2) for b in boxes)
-    ]
+    if handwriting is None:
+        handwriting = _handwriting(ink, h_mask, v_mask)
+    marks = [c for c in stroke_components(handwriting) if not any(contains_box(b, c, 2) for b in boxes)]
     return float(np.median([c[3] for c in marks])) if marks else None
 
 
@@ -309,14 +314,20 @@ def long_components(mask: np.ndarray, stat: int, min_length: int) -> np.ndarray:
     return keep[labels]  # a lookup per pixel: far cheaper than np.isin over the page
 
 
-def find_text_lines(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, used: np.ndarray) -> list[FieldRegion]:
+def find_text_lines(
+    ink: np.ndarray,
+    h_mask: np.ndarray,
+    v_mask: np.ndarray,
+    used: np.ndarray,
+    handwriting: np.ndarray | None = None,
+) -> list[FieldRegion]:
     """Lines of handwriting on a page without boxes, each as one ``line`` field.
 
     Marks much smaller than the page's typical character, anything touching
     the page edge, and hairlines (the paper's edge or a shadow's border in a
     photo) start no line.
     """
-    rest = drop_hairlines(_handwriting(ink, h_mask, v_mask))
+    rest = drop_hairlines(_handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting.copy())
     rest[used > 0] = 0
     height, width = ink.shape
     components = [
@@ -330,10 +341,15 @@ def find_text_lines(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, use
 
 
 def find_underline_fields(
-    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, rules: list[Rule], used: np.ndarray
+    ink: np.ndarray,
+    h_mask: np.ndarray,
+    v_mask: np.ndarray,
+    rules: list[Rule],
+    used: np.ndarray,
+    handwriting: np.ndarray | None = None,
 ) -> list[FieldRegion]:
     """Handwriting standing on a printed rule that is not part of a box."""
-    rest = _handwriting(ink, h_mask, v_mask)
+    rest = _handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting.copy()
     rest[used > 0] = 0
     components = [c for c in stroke_components(rest) if c[3] <= 6 * c[2] or c[3] < 60]  # no stray walls
     fields: list[FieldRegion] = []
