@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box, FieldRegion, box_iou
+from ocr.geometry import Box, FieldRegion, box_iou, label_components
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def find_rules(h_mask: np.ndarray, min_length: int = 24) -> list[Rule]:
     """Horizontal rules as segments, from the horizontal-stroke mask."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(h_mask, connectivity=8)
+    count, _, stats, _ = label_components(h_mask)
     rules = []
     for x, y, w, h, area in stats[1:]:
         thickness = max(1, int(round(area / w)))
@@ -308,7 +308,7 @@ def _handwriting(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> np.
 
 def long_components(mask: np.ndarray, stat: int, min_length: int) -> np.ndarray:
     """Components of ``mask`` whose width (stat 2) or height (stat 3) is at least ``min_length``."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats, _ = label_components(mask)
     keep = np.where(stats[:, stat] >= min_length, 255, 0).astype(np.uint8)
     keep[0] = 0  # the background
     return keep[labels]  # a lookup per pixel: far cheaper than np.isin over the page
@@ -375,7 +375,7 @@ def find_underline_fields(
 
 def drop_hairlines(mask: np.ndarray) -> np.ndarray:
     """``mask`` (255 ink) without the components drawn much thinner than the page's pen strokes."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, labels, stats, _ = label_components(mask)
     if count <= 1:
         return mask
     dist = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
@@ -413,7 +413,7 @@ def hairlines(widths: np.ndarray, areas: np.ndarray) -> np.ndarray:
 
 def stroke_components(mask: np.ndarray, min_height: int = 12) -> list[Box]:
     """Bounding boxes of connected ink that could be (part of) a handwritten digit."""
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    count, _, stats, _ = label_components(mask)
     boxes = []
     for x, y, w, h, area in stats[1:]:
         if area >= 20 and (h >= min_height or w >= min_height):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 Box = tuple[int, int, int, int]
@@ -58,3 +59,13 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     """Inverse of a 2x3 affine matrix, as a 2x3 matrix."""
     full = np.vstack([np.asarray(matrix, np.float64), [0.0, 0.0, 1.0]])
     return np.linalg.inv(full)[:2]
+
+
+def label_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """8-connected components of ``mask`` (H, W) uint8: ``(count, labels, stats, centroids)``.
+
+    The same results as ``cv2.connectedComponentsWithStats(mask, connectivity=8)``
+    (labels included), through the Grana/BBDT algorithm: OpenCV's default
+    (Spaghetti) computes the statistics about three times slower on a page.
+    """
+    return cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from ocr.errors import BlankCropError
+from ocr.geometry import label_components
 
 DIGIT_SIZE = 28
 BOX_SIZE = 20
@@ -124,7 +125,7 @@ def _ink_mask(ink: np.ndarray) -> np.ndarray:
 
 def _drop_fragments(mask: np.ndarray) -> np.ndarray:
     """Remove specks and border-touching line fragments, keep every stroke of the digit."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    count, labels, stats, _ = label_components(mask.astype(np.uint8))
     if count <= 2:
         return mask
     areas = stats[1:, cv2.CC_STAT_AREA]

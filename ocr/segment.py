@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from ocr.fields import long_components
-from ocr.geometry import Box, FieldRegion
+from ocr.geometry import Box, FieldRegion, label_components
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def _expand(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
 
 def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegion) -> list[Segment]:
     ox, oy = origin
-    count, labels, stats, centroids = cv2.connectedComponentsWithStats(clean, connectivity=8)
+    count, labels, stats, centroids = label_components(clean)
     segments = []
     for index, (cx, cy, cw, ch) in enumerate(region.cells):
         lx, ly = cx - ox, cy - oy
@@ -192,7 +192,7 @@ def _segment_of(labels: np.ndarray, stats: np.ndarray, members: list[int], origi
 
 
 def _segment_free(clean: np.ndarray, origin: tuple[int, int]) -> list[Segment]:
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(clean, connectivity=8)
+    count, labels, stats, _ = label_components(clean)
     if count <= 1:
         return []
     boxes = [tuple(int(v) for v in stats[i, :4]) for i in range(1, count)]
