@@ -382,7 +382,8 @@ def drop_hairlines(mask: np.ndarray) -> np.ndarray:
     inked = labels > 0
     half_width = np.zeros(count, np.float32)
     np.maximum.at(half_width, labels[inked], dist[inked])
-    thin = hairlines(2 * half_width[1:], stats[1:, cv2.CC_STAT_AREA])
+    # float64: on a page without any paper the distances are FLT_MAX, and doubling them overflows.
+    thin = hairlines(2 * half_width[1:].astype(np.float64), stats[1:, cv2.CC_STAT_AREA])
     if not thin.any():
         return mask
     out = mask.copy()
