@@ -19,10 +19,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import make_engine, make_session_factory
 from db.queries import add_documents, create_batch, fail_document, processed_sha256s
 from worker.config import Settings
-from worker.pipeline import Outcome, process_document
+from worker.pipeline import Outcome, load_worker_resources, process_document
 
 SCAN_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff", "*.bmp", "*.pdf")
 
@@ -168,18 +167,16 @@ def _init_worker(settings: Settings) -> None:
     """Per-process set-up: models and a database engine, created once and reused for every document."""
     import signal
 
-    from ocr.classifiers import MODEL_DIR, limit_threads, load_models
-
-    if multiprocessing.parent_process() is not None:
+    pool_process = multiprocessing.parent_process() is not None
+    if pool_process:
         # The parent handles Ctrl-C; workers finish the document in hand.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        limit_threads(settings.threads)
     if _STATE.get("settings") == settings:
         return
     _STATE["settings"] = settings
-    _STATE["models"] = load_models(settings.model_dir or MODEL_DIR)
-    _STATE["factory"] = make_session_factory(make_engine(settings.database_url))
+    _STATE["resources"] = load_worker_resources(settings, limit_threads=pool_process)
 
 
 def _process(document_id: int) -> Outcome:
-    return process_document(_STATE["factory"], _STATE["models"], document_id, _STATE["settings"])
+    resources = _STATE["resources"]
+    return process_document(resources.factory, resources.models, document_id, _STATE["settings"])

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.engine import make_engine, make_session_factory
 from db.models import Document
 from db.queries import fail_document, start_document, store_reading
 from ocr.classifiers import Models
@@ -47,6 +49,30 @@ class Outcome:
     error: str | None = None
     seconds: float = 0.0
     skipped: bool = False  # already done before this run (a redelivered task)
+
+
+@dataclass(frozen=True)
+class WorkerResources:
+    """What a worker process creates once and reuses for every document."""
+
+    models: Models
+    engine: Engine
+    factory: sessionmaker[Session]
+
+
+def load_worker_resources(settings: Settings, limit_threads: bool = True) -> WorkerResources:
+    """Load the models and open the database for one worker process.
+
+    ``limit_threads``: size TensorFlow's and OpenCV's pools to
+    ``settings.threads`` first (a process per core: more threads only contend).
+    """
+    from ocr import classifiers
+
+    if limit_threads:
+        classifiers.limit_threads(settings.threads)
+    engine = make_engine(settings.database_url)
+    models = classifiers.load_models(settings.model_dir or classifiers.MODEL_DIR)
+    return WorkerResources(models, engine, make_session_factory(engine))
 
 
 def process_document(

@@ -19,7 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from worker.app import TASK_NAME, app
 from worker.config import Settings
-from worker.pipeline import fail_document_now, process_document
+from worker.pipeline import WorkerResources, fail_document_now, load_worker_resources, process_document
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +40,17 @@ def load_worker_state(**_kwargs) -> None:
 
 @worker_process_shutdown.connect
 def close_worker_state(**_kwargs) -> None:
-    engine = _STATE.pop("engine", None)
-    if engine is not None:
-        engine.dispose()
+    resources = _STATE.pop("resources", None)
+    if resources is not None:
+        resources.engine.dispose()
 
 
-def _state() -> dict:
-    if "models" not in _STATE:
-        from db.engine import make_engine, make_session_factory
-        from ocr.classifiers import MODEL_DIR, limit_threads, load_models
-
-        settings = _settings()
-        # One pool process per core: more TensorFlow threads per process only contend.
-        limit_threads(settings.threads)
-        _STATE["models"] = load_models(settings.model_dir or MODEL_DIR)
-        _STATE["engine"] = make_engine(settings.database_url)
-        _STATE["factory"] = make_session_factory(_STATE["engine"])
-        log.info("pid %d: models loaded, database %s", os.getpid(), _STATE["engine"].url.render_as_string())
-    return _STATE
+def _state() -> WorkerResources:
+    if "resources" not in _STATE:
+        resources = load_worker_resources(_settings())
+        _STATE["resources"] = resources
+        log.info("pid %d: models loaded, database %s", os.getpid(), resources.engine.url.render_as_string())
+    return _STATE["resources"]
 
 
 @app.task(
@@ -77,7 +70,7 @@ def process_document_task(self, document_id: int) -> dict:
     settings = _settings()
     try:
         outcome = process_document(
-            state["factory"], state["models"], document_id, settings, skip_done=True, reraise=(SoftTimeLimitExceeded,)
+            state.factory, state.models, document_id, settings, skip_done=True, reraise=(SoftTimeLimitExceeded,)
         )
     except LookupError:
         # The document was deleted after it was queued (or its batch was never committed).
@@ -85,6 +78,6 @@ def process_document_task(self, document_id: int) -> dict:
         return {"document_id": document_id, "status": "missing"}
     except SoftTimeLimitExceeded:
         reason = f"time limit: reading took more than {settings.task_soft_time_limit} s"
-        fail_document_now(state["factory"], document_id, reason)
+        fail_document_now(state.factory, document_id, reason)
         return {"document_id": document_id, "status": "failed", "error": reason}
     return asdict(outcome)
