@@ -32,12 +32,21 @@ def generate_pages(cache: Path, pages: int, seed: int, data: Path) -> list[Path]
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix != ".json" and not p.name.startswith("."))
 
 
-@contextmanager
-def throwaway_farm(admin_url: str, broker: str) -> Iterator[dict]:
-    """A fresh PostgreSQL database (schema migrated) and a private Redis queue, removed afterwards.
+ADMIN_DB = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
-    Yields the environment a worker subprocess needs (``DIGITFLOW_*``).
-    """
+
+def add_page_arguments(parser, pages: int = 200, seed: int = 2026) -> None:
+    """The options that choose the generated pages (see :func:`generate_pages`)."""
+    parser.add_argument("--pages", type=int, default=pages)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "digitflow-bench")
+
+
+@contextmanager
+def throwaway_database(admin_url: str, keep: bool = False) -> Iterator[str]:
+    """A fresh PostgreSQL database with the schema migrated; yields its URL, drops it afterwards
+    (unless ``keep``)."""
     from sqlalchemy import create_engine, make_url, text
 
     from db.engine import make_engine, upgrade_schema
@@ -47,28 +56,41 @@ def throwaway_farm(admin_url: str, broker: str) -> Iterator[dict]:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    queue = f"digitflow-bench-{uuid.uuid4().hex[:8]}"
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    engine.dispose()
-    env = {
-        **os.environ,
-        "DIGITFLOW_DATABASE_URL": url,
-        "DIGITFLOW_BROKER_URL": broker,
-        "DIGITFLOW_QUEUE": queue,
-        "DIGITFLOW_THREADS": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-    }
     try:
-        yield env
+        engine = make_engine(url)
+        upgrade_schema(engine)
+        engine.dispose()
+        yield url
     finally:
-        import redis
-
-        with suppress(redis.RedisError):
-            redis.Redis.from_url(broker).delete(queue)
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not keep:
+            with admin.connect() as connection:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def throwaway_farm(admin_url: str, broker: str) -> Iterator[dict]:
+    """A fresh PostgreSQL database (schema migrated) and a private Redis queue, removed afterwards.
+
+    Yields the environment a worker subprocess needs (``DIGITFLOW_*``).
+    """
+    import redis
+
+    queue = f"digitflow-bench-{uuid.uuid4().hex[:8]}"
+    with throwaway_database(admin_url) as url:
+        env = {
+            **os.environ,
+            "DIGITFLOW_DATABASE_URL": url,
+            "DIGITFLOW_BROKER_URL": broker,
+            "DIGITFLOW_QUEUE": queue,
+            "DIGITFLOW_THREADS": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        }
+        try:
+            yield env
+        finally:
+            with suppress(redis.RedisError):
+                redis.Redis.from_url(broker).delete(queue)
 
 
 @contextmanager

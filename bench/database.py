@@ -31,12 +31,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import ADMIN_DB, throwaway_database  # noqa: E402
 
 FIELDS_PER_DOCUMENT = 8
 DIGITS_PER_FIELD = 6
@@ -50,24 +52,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fields", type=int, default=1_000_000, help="fields to bulk-load for the query test")
     parser.add_argument("--documents", type=int, default=300, help="documents stored in the insert test")
-    parser.add_argument("--admin-db", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-db", default=ADMIN_DB)
     parser.add_argument("--keep", action="store_true", help="do not drop the database afterwards")
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, make_url, text
+    from sqlalchemy import make_url, text
 
     from db.engine import make_engine, make_session_factory, upgrade_schema
 
     started = time.perf_counter()
-    admin = create_engine(args.admin_db, isolation_level="AUTOCOMMIT")
-    created = f"digitflow_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{created}"'))
-    url = make_url(args.admin_db).set(database=created).render_as_string(hide_password=False)
-    try:
+    with throwaway_database(args.admin_db, keep=args.keep) as url:
+        created = make_url(url).database
         readings = make_readings(count=20)
         engine = make_engine(url)
-        upgrade_schema(engine)
         inserts = [measure_inserts(engine, readings, args.documents)]
         with tempfile.TemporaryDirectory(prefix="digitflow-bench-") as scratch:
             sqlite = make_engine(f"sqlite:///{scratch}/bench.db")
@@ -82,11 +79,6 @@ def main() -> None:
         with engine.connect() as connection:
             version = connection.execute(text("SHOW server_version")).scalar_one()
         engine.dispose()
-    finally:
-        if not args.keep:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
-        admin.dispose()
 
     slowest = max(queries, key=lambda q: q["median_ms"])
     result = {

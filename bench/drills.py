@@ -27,7 +27,6 @@ import argparse
 import json
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import celery_worker, generate_pages, throwaway_farm  # noqa: E402
+from common import ADMIN_DB, add_page_arguments, celery_worker, generate_pages, throwaway_farm  # noqa: E402
 
 DRILLS = ("redis-restart", "redis-restart-aof", "postgres-restart")
 REDIS_ARGS = ["redis-server", "--bind", "127.0.0.1", "--port", "6379", "--daemonize", "yes", "--dir", "/var/lib/redis"]
@@ -44,11 +43,8 @@ REDIS_ARGS = ["redis-server", "--bind", "127.0.0.1", "--port", "6379", "--daemon
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("drills", nargs="*", default=list(DRILLS), choices=DRILLS)
-    parser.add_argument("--pages", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=77)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "digitflow-bench")
-    parser.add_argument("--admin-db", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    add_page_arguments(parser, pages=24, seed=77)
+    parser.add_argument("--admin-db", default=ADMIN_DB)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
 

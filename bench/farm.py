@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,17 +25,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import celery_worker, children, generate_pages, peak_rss_mib, throwaway_farm  # noqa: E402
+from common import ADMIN_DB, add_page_arguments, celery_worker, children, generate_pages, peak_rss_mib, throwaway_farm  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200)
+    add_page_arguments(parser)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "digitflow-bench")
-    parser.add_argument("--admin-db", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-db", default=ADMIN_DB)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/15")
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded runs")
     args = parser.parse_args()

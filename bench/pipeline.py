@@ -33,18 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import generate_pages  # noqa: E402
+from common import add_page_arguments, generate_pages  # noqa: E402
 
 STAGES = ("load", "cleanup", "fields", "segmentation", "normalise", "cnn", "svm", "database")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pages", type=int, default=200)
+    add_page_arguments(parser)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
-    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "digitflow-bench")
     args = parser.parse_args()
 
     files = generate_pages(args.cache, args.pages, args.seed, args.data)

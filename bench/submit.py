@@ -23,66 +23,26 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import ADMIN_DB, throwaway_database  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--db", default=None, help="database URL (default: a throwaway PostgreSQL database)")
-    parser.add_argument("--admin-db", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--admin-db", default=ADMIN_DB)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
 
-    from sqlalchemy import create_engine, make_url, text
+    from contextlib import nullcontext
 
-    from db.engine import make_engine, make_session_factory, upgrade_schema
-    from worker.app import make_app
-    from worker.config import Settings
-    from worker.embedded import discover_files, record_files
-    from worker.farm import check_broker, enqueue_documents
+    from sqlalchemy import make_url
 
-    scratch = Path(tempfile.mkdtemp(prefix="digitflow-submit-"))
-    admin, created = None, None
-    if args.db is None:
-        admin = create_engine(args.admin_db, isolation_level="AUTOCOMMIT")
-        created = f"digitflow_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{created}"'))
-        url = make_url(args.admin_db).set(database=created).render_as_string(hide_password=False)
-    else:
-        url = args.db
-    queue = f"digitflow-bench-{uuid.uuid4().hex[:8]}"
-    settings = Settings(database_url=url, broker_url=args.broker, queue=queue)
-    app = make_app(settings)
-    try:
-        source = (ROOT / "examples" / "forms" / "form_0001.png").read_bytes()
-        for i in range(args.files):
-            sub = scratch / f"{i // 1000:03d}"
-            sub.mkdir(exist_ok=True)
-            (sub / f"scan_{i:06d}.png").write_bytes(source + f"digitflow-bench {i}".encode())
-        engine = make_engine(url)
-        upgrade_schema(engine)
-        factory = make_session_factory(engine)
-
-        t0 = time.perf_counter()
-        check_broker(app)
-        files = discover_files([scratch])
-        t1 = time.perf_counter()
-        submission = record_files(factory, files, "bench", None)
-        t2 = time.perf_counter()
-        sent = enqueue_documents(app, submission.document_ids, queue)
-        t3 = time.perf_counter()
-        with app.connection_for_write() as connection:
-            queued = connection.default_channel.client.llen(queue)
-        engine.dispose()
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        with app.connection_for_write() as connection:
-            connection.default_channel.client.delete(queue)
-        if admin is not None:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{created}" WITH (FORCE)'))
-            admin.dispose()
+    database = throwaway_database(args.admin_db) if args.db is None else nullcontext(args.db)
+    with database as url:
+        files, submission, sent, queued, (t0, t1, t2, t3) = submit_generated(url, args.broker, args.files)
 
     result = {
         "files": len(files),
@@ -103,6 +63,45 @@ def main() -> None:
         f"{result['sent']} messages ({result['in_queue']} in queue)"
     )
     print(json.dumps(result))
+
+
+def submit_generated(url: str, broker: str, count: int):
+    """Write ``count`` distinct files, then find, record and enqueue them, timing each step."""
+    from db.engine import make_engine, make_session_factory, upgrade_schema
+    from worker.app import make_app
+    from worker.config import Settings
+    from worker.embedded import discover_files, record_files
+    from worker.farm import check_broker, enqueue_documents
+
+    scratch = Path(tempfile.mkdtemp(prefix="digitflow-submit-"))
+    queue = f"digitflow-bench-{uuid.uuid4().hex[:8]}"
+    app = make_app(Settings(database_url=url, broker_url=broker, queue=queue))
+    engine = make_engine(url)
+    try:
+        source = (ROOT / "examples" / "forms" / "form_0001.png").read_bytes()
+        for i in range(count):
+            sub = scratch / f"{i // 1000:03d}"
+            sub.mkdir(exist_ok=True)
+            (sub / f"scan_{i:06d}.png").write_bytes(source + f"digitflow-bench {i}".encode())
+        upgrade_schema(engine)
+        factory = make_session_factory(engine)
+
+        t0 = time.perf_counter()
+        check_broker(app)
+        files = discover_files([scratch])
+        t1 = time.perf_counter()
+        submission = record_files(factory, files, "bench", None)
+        t2 = time.perf_counter()
+        sent = enqueue_documents(app, submission.document_ids, queue)
+        t3 = time.perf_counter()
+        with app.connection_for_write() as connection:
+            queued = connection.default_channel.client.llen(queue)
+    finally:
+        engine.dispose()
+        shutil.rmtree(scratch, ignore_errors=True)
+        with app.connection_for_write() as connection:
+            connection.default_channel.client.delete(queue)
+    return files, submission, sent, queued, (t0, t1, t2, t3)
 
 
 if __name__ == "__main__":
