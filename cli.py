@@ -68,16 +68,27 @@ def train(
     out: Annotated[Path, typer.Option(help="Directory to write the models and manifest to.")] = Path("ocr/models"),
     epochs: Annotated[int, typer.Option(min=1, help="CNN training epochs.")] = 28,
     seed: Annotated[int, typer.Option(help="Seed of the validation split, augmentation and initialisation.")] = 1234,
+    decision_only: Annotated[
+        bool,
+        typer.Option(
+            "--decision-only",
+            help="Keep the models in OUT; refit only their decision rule on their validation split and re-measure.",
+        ),
+    ] = False,
 ) -> None:
     """Train the CNN and the HOG-SVM on MNIST train and write them with a manifest."""
     from ocr.mnist import load_mnist
-    from ocr.training import TrainConfig, train_models
+    from ocr.training import TrainConfig, refit_decision, train_models
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = "digitflow " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         mnist = load_mnist(data)
         console.print(f"training on {mnist.source} (sha256 {mnist.sha256[:12]}...)")
+        if decision_only:
+            manifest = refit_decision(mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line))
+            _print_digit_metrics(manifest["metrics"]["mnist_test"])
+            return
         manifest = train_models(
             mnist, out, TrainConfig(epochs=epochs, seed=seed), command, lambda line: console.print(line)
         )

@@ -23,7 +23,9 @@ from ocr.normalize import normalize_digit
 ROBUSTNESS_SEED = 20261121
 
 
-def augment_digits(images: np.ndarray, rng: np.random.Generator, clean_share: float = 0.25) -> np.ndarray:
+def augment_digits(
+    images: np.ndarray, rng: np.random.Generator, clean_share: float = 0.25, mild_share: float = 0.0
+) -> np.ndarray:
     """Training variants of a batch of MNIST digits, normalised.
 
     Parameters
@@ -34,6 +36,9 @@ def augment_digits(images: np.ndarray, rng: np.random.Generator, clean_share: fl
         Source of all randomness (seed it for reproducible training).
     clean_share : float
         Share of digits passed through the normaliser undistorted.
+    mild_share : float
+        Share given only the small slant, rotation and warp by which one
+        writer's digits differ from another's (the rest get the full variants).
 
     Returns
     -------
@@ -41,7 +46,13 @@ def augment_digits(images: np.ndarray, rng: np.random.Generator, clean_share: fl
     """
     out = np.empty((len(images), 28, 28), np.float32)
     for i, image in enumerate(images):
-        crop = image if rng.random() < clean_share else _training_variant(image, rng)
+        r = rng.random()
+        if r < clean_share:
+            crop = image
+        elif r < clean_share + mild_share:
+            crop = _mild_variant(image, rng)
+        else:
+            crop = _training_variant(image, rng)
         out[i] = _normalize_or_original(crop, image)
     return out
 
@@ -103,6 +114,21 @@ def _training_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarray
         noise = rng.normal(0, rng.uniform(5, 25), crop.shape)
         crop = np.clip(crop.astype(np.float32) + noise, 0, 255).astype(np.uint8)
     return crop
+
+
+def _mild_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    scale = 1.5
+    big = _upscale(image, scale)
+    if rng.random() < 0.4:
+        big = _elastic(big, rng, alpha=rng.uniform(0.3, 0.8) * scale)
+    aspect = np.exp(rng.normal(0, 0.05))
+    return _affine(
+        big,
+        angle=float(np.clip(rng.normal(0, 4), -10, 10)),
+        shear=float(np.clip(rng.normal(0, 0.06), -0.15, 0.15)),
+        sx=float(aspect),
+        sy=float(1 / aspect),
+    )
 
 
 def _normalize_or_original(crop: np.ndarray, original: np.ndarray) -> np.ndarray:

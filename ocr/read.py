@@ -63,7 +63,8 @@ class DigitReading:
 
     @property
     def needs_review(self) -> bool:
-        return self.disagree or self.low_confidence
+        # low_confidence is set against the digit's bar, which a disagreement raises.
+        return self.low_confidence
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from ocr.errors import DatasetError
 from tests.conftest import MNIST_PATH
 
 runner = CliRunner()
@@ -72,3 +73,15 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     assert manifest["training_data"]["validation"]["size"] == 300
     labels, _ = loaded.cnn.predict(np.zeros((2, 28, 28), np.float32))
     assert labels.shape == (2,)
+    assert any(line.startswith("decision rule (on 600 validation digits, half distorted)") for line in lines)
+
+    # --decision-only refits the rule of these models on their own validation split
+    from ocr.training import refit_decision
+
+    (tmp_path / "decision.json").write_text('{"svm_weight": 0.5, "min_confidence": 0.5, "target_error": 0.01}')
+    refit = refit_decision(small, tmp_path, TrainConfig(), "refit", lines.append)
+    assert refit["decision_rule"] == manifest["decision_rule"]  # same split, same models: same rule
+    assert load_models(tmp_path).rule.min_confidence == manifest["decision_rule"]["min_confidence"]
+    other = Mnist(**{**small.__dict__, "sha256": "0" * 64})
+    with pytest.raises(DatasetError):
+        refit_decision(other, tmp_path, TrainConfig(), "refit", lines.append)
