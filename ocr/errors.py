@@ -54,6 +54,10 @@ class ScanTooLargeError(UnreadableScanError):
     reason = "too many pixels"
 
 
+class TooManyPagesError(UnreadableScanError):
+    reason = "too many pages"
+
+
 class FileTooLargeError(UnreadableScanError):
     reason = "file too large"
 

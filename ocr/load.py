@@ -25,6 +25,7 @@ from ocr.errors import (
     FileTooLargeError,
     NoPagesError,
     ScanTooLargeError,
+    TooManyPagesError,
     UnreadableScanError,
     UnsupportedFormatError,
 )
@@ -89,7 +90,8 @@ def load_pages(
     max_pixels : int
         Largest page accepted (width x height), checked before decoding.
     max_pages : int
-        Most pages read from one file.
+        Most pages one file may hold; a longer file is refused whole
+        (``TooManyPagesError``), never read in part.
     name : str, optional
         What error messages call the file; by default its path, or "<bytes>".
 
@@ -147,7 +149,9 @@ def _load_raster(data: bytes, name: str, kind: str, max_pixels: int, max_pages: 
                 pages = []
                 for number, frame in enumerate(ImageSequence.Iterator(image), start=1):
                     if number > max_pages:
-                        break
+                        raise TooManyPagesError(
+                            f"{name}: more than {max_pages} pages; split the file into parts of at most {max_pages}"
+                        )
                     _check_size(frame.size, max_pixels, name, number)
                     pages.append(Page(number, _to_gray(frame), _dpi_of(frame)))
             finally:
@@ -239,9 +243,14 @@ def _load_pdf(data: bytes, name: str, dpi: int, max_pixels: int, max_pages: int)
     try:
         if len(document) == 0:
             raise NoPagesError(f"{name}: PDF holds no pages")
+        if len(document) > max_pages:
+            raise TooManyPagesError(
+                f"{name}: {len(document)} pages, more than {max_pages}; "
+                f"split the file into parts of at most {max_pages}"
+            )
         pages = []
         scale = dpi / 72.0
-        for index in range(min(len(document), max_pages)):
+        for index in range(len(document)):
             page = document[index]
             width, height = page.get_size()
             _check_size((round(width * scale), round(height * scale)), max_pixels, name, index + 1)

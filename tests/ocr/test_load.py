@@ -15,6 +15,7 @@ from ocr.errors import (
     EncryptedPdfError,
     NoPagesError,
     ScanTooLargeError,
+    TooManyPagesError,
     UnreadableScanError,
     UnsupportedFormatError,
 )
@@ -102,6 +103,17 @@ def test_pdf_is_rasterised_at_the_chosen_dpi():
     assert len(pages) == 2
     assert pages[0].image.shape == (1100, 850)  # 11 x 8.5 inches at 100 dpi
     assert pages[0].dpi == 100
+
+
+def test_a_file_with_more_pages_than_allowed_is_refused_whole_not_cut_short():
+    frames = [Image.fromarray(_page()) for _ in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, format="TIFF", save_all=True, append_images=frames[1:])
+    assert len(load_pages(buf.getvalue(), max_pages=3)) == 3
+    with pytest.raises(TooManyPagesError, match="more than 2 pages"):
+        load_pages(buf.getvalue(), max_pages=2)
+    with pytest.raises(TooManyPagesError, match="3 pages, more than 2"):
+        load_pages(_pdf(3), max_pages=2)
 
 
 def test_pdf_with_no_pages_fails_clearly():
