@@ -125,8 +125,9 @@ def fit_decision_rule(
     For each candidate weight and each candidate overrule bar (never, or the
     confidence of one of the disagreeing digits), :func:`threshold_for_error`
     finds the lowest ``min_confidence`` at which all accepted digits err at
-    most ``target_error``, counting one error more than were seen.  The combination rejecting the fewest digits wins;
-    ties go to the smaller weight and the higher overrule bar.
+    most ``target_error``, counting one error more than were seen.  The
+    combination rejecting the fewest digits wins; ties go to the smaller
+    weight and the higher overrule bar.
     """
     labels = np.asarray(labels)
     best: tuple[float, DecisionRule] | None = None
