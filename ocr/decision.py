@@ -40,6 +40,7 @@ _WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 # a 0.1 % target allows, and the bars that exactly meet it there overshoot on
 # new digits.  The fit therefore counts one error more than it saw.
 _MARGIN = 1
+_MAX_BARS = 200  # candidate overrule bars tried per weight
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def fit_decision_rule(
     """Choose the SVM weight and both confidence bars on held-out digits.
 
     For each candidate weight and each candidate overrule bar (never, or the
-    confidence of one of the disagreeing digits), :func:`threshold_for_error`
+    confidence of one of the disagreeing digits, at most ``_MAX_BARS`` of them), :func:`threshold_for_error`
     finds the lowest ``min_confidence`` at which all accepted digits err at
     most ``target_error``, counting one error more than were seen.  The
     combination rejecting the fewest digits wins; ties go to the smaller
@@ -134,8 +135,10 @@ def fit_decision_rule(
     for w in _WEIGHTS:
         d = decide(cnn_probs, svm_probs, DecisionRule(svm_weight=w, min_confidence=0.0, target_error=target_error))
         correct = d.label == labels
-        conf_dis = d.confidence[d.disagree]
-        bars: list[float | None] = [None, *np.unique(conf_dis)[::-1].tolist()]
+        conf_dis = np.unique(d.confidence[d.disagree])[::-1]
+        if conf_dis.size > _MAX_BARS:  # evenly spaced ranks keep the fit quick on large sets
+            conf_dis = conf_dis[np.linspace(0, conf_dis.size - 1, _MAX_BARS).round().astype(int)]
+        bars: list[float | None] = [None, *conf_dis.tolist()]
         for overrule in bars:
             taken = np.zeros(len(labels), bool) if overrule is None else d.disagree & (d.confidence >= overrule)
             extra = (int(taken.sum()), int(np.sum(taken & ~correct)))
