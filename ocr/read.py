@@ -63,8 +63,7 @@ class DigitReading:
 
     @property
     def needs_review(self) -> bool:
-        # low_confidence is set against the digit's bar, which a disagreement raises.
-        return self.low_confidence
+        return self.disagree or self.low_confidence
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,6 @@ from ocr.mnist import Mnist
 from ocr.normalize import normalize_digits
 
 Report = Callable[[str], None]
-# Distorted copies of the validation digits the decision rule is fitted on, beside the digits themselves.
-DECISION_COPIES = 3
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,6 @@ class TrainConfig:
     svm_c: float = 0.1
     hog: HogParams = HogParams()
     target_error: float = 0.001
-    decision_seed: int = 4321  # of the first distorted validation copy the decision rule is also fitted on
     threads: int = 0  # 0: TensorFlow's default (all cores)
 
 
@@ -243,32 +240,14 @@ def train_svm(
     return HogSvmClassifier(hog=config.hog, svm=calibrated)
 
 
-def fit_rule_on_validation(
-    cnn, svm, x_val_raw: np.ndarray, y_val: np.ndarray, x_val: np.ndarray | None, config: TrainConfig, report: Report
-):
-    """Fit the decision rule on the validation digits and distorted copies of them.
-
-    The validation split shares its writers with the training digits, and it
-    holds only a handful of errors: bars fitted on it alone rest on those few
-    and accepted too much on new digits.  The distorted copies (stroke width,
-    rotation, loose crops, box-line fragments; their own seeds, not the
-    robustness set's) add the harder digits that reading scans produces and
-    many more errors to fit on.
-    """
-    from ocr.augment import distort_test_digits
-
-    if x_val is None:
-        x_val = normalize_digits(x_val_raw, bright_ink=True)
-    copies = [distort_test_digits(x_val_raw, seed=config.decision_seed + k) for k in range(DECISION_COPIES)]
-    x_fit = np.concatenate([x_val, *copies])
-    y_fit = np.tile(y_val, DECISION_COPIES + 1)
-    _, cnn_probs = cnn.predict(x_fit)
-    _, svm_probs = svm.predict(x_fit)
-    rule = fit_decision_rule(cnn_probs, svm_probs, y_fit, config.target_error)
-    overrule = "never" if rule.overrule_confidence is None else f"{rule.overrule_confidence:.4f}"
+def fit_rule_on_validation(cnn, svm, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, report: Report):
+    """Fit the decision rule on the normalised validation digits."""
+    _, cnn_val = cnn.predict(x_val)
+    _, svm_val = svm.predict(x_val)
+    rule = fit_decision_rule(cnn_val, svm_val, y_val, config.target_error)
     report(
-        f"decision rule (on {len(y_val)} validation digits and {DECISION_COPIES} distorted copies): "
-        f"SVM weight {rule.svm_weight}, min confidence {rule.min_confidence:.4f}, disagreement overruled at {overrule}"
+        f"decision rule (on {len(y_val)} validation digits): SVM weight {rule.svm_weight}, "
+        f"min confidence {rule.min_confidence:.4f}"
     )
     return rule
 
@@ -291,16 +270,14 @@ def refit_decision(data: Mnist, model_dir: Path, config: TrainConfig, command: s
     if manifest["training_data"].get("sha256") != data.sha256:
         raise DatasetError("the models were trained on other data than this file; refit with the same data")
     _, val_idx = split_validation(len(data.x_train), split["size"], split["seed"])
-    rule = fit_rule_on_validation(
-        models.cnn, models.svm, data.x_train[val_idx], data.y_train[val_idx], None, config, report
-    )
+    x_val = normalize_digits(data.x_train[val_idx], bright_ink=True)
+    rule = fit_rule_on_validation(models.cnn, models.svm, x_val, data.y_train[val_idx], config, report)
     (model_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     report("measuring the models on MNIST test (never trained on)")
     from ocr.classifiers import Models
 
     manifest["decision_rule"] = json.loads(rule.to_json())
     manifest["decision_command"] = command
-    manifest["config"] = {**manifest.get("config", {}), "decision_seed": config.decision_seed}
     manifest["metrics"] = {
         "mnist_test": evaluate_models(
             Models(cnn=models.cnn, svm=models.svm, rule=rule, manifest={}), data.x_test, data.y_test
@@ -331,7 +308,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     model = train_cnn(data.x_train[train_idx], data.y_train[train_idx], x_val, y_val, config, report)
     cnn = CnnClassifier(model)
 
-    rule = fit_rule_on_validation(cnn, svm, data.x_train[val_idx], y_val, x_val, config, report)
+    rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report)
 
     _save_for_inference(model, out_dir / CNN_FILE)
     svm.save(out_dir / SVM_FILE)
