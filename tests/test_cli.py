@@ -80,8 +80,11 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
 
     (tmp_path / "decision.json").write_text('{"svm_weight": 0.5, "min_confidence": 0.5, "target_error": 0.01}')
     refit = refit_decision(small, tmp_path, TrainConfig(), "refit", lines.append)
-    assert refit["decision_rule"] == manifest["decision_rule"]  # same split, same models: same rule
-    assert load_models(tmp_path).rule.min_confidence == manifest["decision_rule"]["min_confidence"]
+    # same split, same models: the same rule, up to float rounding in the CNN's arithmetic
+    assert refit["decision_rule"]["svm_weight"] == manifest["decision_rule"]["svm_weight"]
+    fitted = manifest["decision_rule"]["min_confidence"]
+    assert refit["decision_rule"]["min_confidence"] == pytest.approx(fitted, abs=1e-5)
+    assert load_models(tmp_path).rule.min_confidence == pytest.approx(fitted, abs=1e-5)
     other = Mnist(**{**small.__dict__, "sha256": "0" * 64})
     with pytest.raises(DatasetError):
         refit_decision(other, tmp_path, TrainConfig(), "refit", lines.append)
