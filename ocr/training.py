@@ -258,7 +258,7 @@ def refit_decision(data: Mnist, model_dir: Path, config: TrainConfig, command: s
     Uses the validation split recorded in the manifest, so no digit the
     models were trained on is used.
     """
-    from ocr.classifiers import load_models
+    from ocr.classifiers import Models, load_models
     from ocr.errors import DatasetError, ModelNotFoundError
     from ocr.evaluation import evaluate_models
 
@@ -274,8 +274,6 @@ def refit_decision(data: Mnist, model_dir: Path, config: TrainConfig, command: s
     rule = fit_rule_on_validation(models.cnn, models.svm, x_val, data.y_train[val_idx], config, report)
     (model_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     report("measuring the models on MNIST test (never trained on)")
-    from ocr.classifiers import Models
-
     manifest["decision_rule"] = json.loads(rule.to_json())
     manifest["decision_command"] = command
     manifest["metrics"] = {
