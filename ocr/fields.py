@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box, FieldRegion, box_iou, label_components
+from ocr.geometry import Box, Components, FieldRegion, box_iou, label_components
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     masks : the page's :func:`line_masks`, when the caller has them already.
     """
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
-    rules = find_rules(h_mask)
+    h_components = label_components(h_mask)  # labelled once: rules and long lines both come from it
+    rules = find_rules(h_mask, components=h_components)
     rects = find_rects(rules, v_mask)
     # Ink without the ruled lines, computed once: three steps below start from it.
-    handwriting = _handwriting(ink, h_mask, v_mask)
+    handwriting = _handwriting(ink, h_mask, v_mask, h_components)
     fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects], handwriting))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
@@ -83,9 +84,9 @@ def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h_mask, v_mask
 
 
-def find_rules(h_mask: np.ndarray, min_length: int = 24) -> list[Rule]:
-    """Horizontal rules as segments, from the horizontal-stroke mask."""
-    count, _, stats, _ = label_components(h_mask)
+def find_rules(h_mask: np.ndarray, min_length: int = 24, components: Components | None = None) -> list[Rule]:
+    """Horizontal rules as segments, from the horizontal-stroke mask (``components``: its labelling, if known)."""
+    count, _, stats, _ = components if components is not None else label_components(h_mask)
     rules = []
     for x, y, w, h, area in stats[1:]:
         thickness = max(1, int(round(area / w)))
@@ -99,6 +100,10 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
     """Rectangles bounded by two rules and vertical walls that span the band between them."""
     rects: list[Rect] = []
     claimed: set[tuple[int, int, int]] = set()
+    # Running sums of vertical ink: any band's coverage per column is then two
+    # row differences, not a pass over the band.
+    _, flags = cv2.threshold(v_mask, 0, 1, cv2.THRESH_BINARY)
+    sums = cv2.integral(flags)
     for i, top in enumerate(rules):
         for bottom in rules[i + 1 :]:
             gap = bottom.y - top.y
@@ -109,7 +114,7 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
             x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
             if x1 - x0 < min_height * 0.6:
                 continue
-            walls = find_walls(v_mask, x0, x1, top, bottom)
+            walls = find_walls(sums, x0, x1, top, bottom)
             # A box's rules end at its outer walls; strokes of handwriting that
             # happen to look like two rules and a wall do not close like that.
             tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
@@ -137,15 +142,20 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
     return _drop_nested(rects)
 
 
-def find_walls(v_mask: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> list[tuple[int, int]]:
-    """Column runs [start, end) in x0..x1 where vertical ink covers the band between two rules."""
+def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> list[tuple[int, int]]:
+    """Column runs [start, end) in x0..x1 where vertical ink covers the band between two rules.
+
+    ``sums`` is ``cv2.integral`` of the vertical-stroke mask as 0/1 (shape (H + 1, W + 1)).
+    """
     y0, y1 = top.y + top.thickness, bottom.y - bottom.thickness
     if y1 - y0 < 4:
         return []
     pad = 3
-    band = v_mask[y0:y1, max(0, x0 - pad) : x1 + pad]
-    cover = (band > 0).mean(axis=0)
-    walls = [(a + max(0, x0 - pad), b + max(0, x0 - pad)) for a, b in runs(cover >= 0.85)]
+    start, stop = max(0, x0 - pad), min(sums.shape[1] - 1, x1 + pad)
+    y0, y1 = min(y0, sums.shape[0] - 1), min(y1, sums.shape[0] - 1)
+    band = sums[y1, start : stop + 1] - sums[y0, start : stop + 1]  # ink above y1 minus above y0, cumulative in x
+    cover = np.diff(band) / (y1 - y0)
+    walls = [(a + start, b + start) for a, b in runs(cover >= 0.85)]
     return drop_false_walls(walls)
 
 
@@ -292,26 +302,45 @@ def writing_height(
     """
     if handwriting is None:
         handwriting = _handwriting(ink, h_mask, v_mask)
-    marks = [c for c in stroke_components(handwriting) if not any(contains_box(b, c, 2) for b in boxes)]
-    return float(np.median([c[3] for c in marks])) if marks else None
+    marks = np.array(stroke_components(handwriting), dtype=np.int64).reshape(-1, 4)
+    if len(boxes):
+        outer = np.array(boxes, dtype=np.int64).reshape(-1, 1, 4)
+        inside = (
+            (marks[None, :, 0] >= outer[..., 0] - 2)
+            & (marks[None, :, 1] >= outer[..., 1] - 2)
+            & (marks[None, :, 0] + marks[None, :, 2] <= outer[..., 0] + outer[..., 2] + 2)
+            & (marks[None, :, 1] + marks[None, :, 3] <= outer[..., 1] + outer[..., 3] + 2)
+        )  # (boxes, marks): contains_box for every pair at once
+        marks = marks[~inside.any(axis=0)]
+    return float(np.median(marks[:, 3])) if len(marks) else None
 
 
-def _handwriting(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray) -> np.ndarray:
+def _handwriting(
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, h_components: Components | None = None
+) -> np.ndarray:
     """Ink without long ruled lines (the straight strokes of digits stay)."""
     h, w = ink.shape
     long_lines = cv2.bitwise_or(
-        long_components(h_mask, 2, max(100, w // 8)), long_components(v_mask, 3, max(100, h // 8))
+        long_components(h_mask, 2, max(100, w // 8), h_components), long_components(v_mask, 3, max(100, h // 8))
     )
     lines = cv2.dilate(long_lines, np.ones((3, 3), np.uint8))
     return cv2.bitwise_and(ink, cv2.bitwise_not(lines))
 
 
-def long_components(mask: np.ndarray, stat: int, min_length: int) -> np.ndarray:
-    """Components of ``mask`` whose width (stat 2) or height (stat 3) is at least ``min_length``."""
-    count, labels, stats, _ = label_components(mask)
-    keep = np.where(stats[:, stat] >= min_length, 255, 0).astype(np.uint8)
-    keep[0] = 0  # the background
-    return keep[labels]  # a lookup per pixel: far cheaper than np.isin over the page
+def long_components(mask: np.ndarray, stat: int, min_length: int, components: Components | None = None) -> np.ndarray:
+    """Components of ``mask`` whose width (stat 2) or height (stat 3) is at least ``min_length``.
+
+    ``components``: the labelling of ``mask``, when the caller has it already.
+    """
+    count, labels, stats, _ = components if components is not None else label_components(mask)
+    long = np.flatnonzero(stats[1:, stat] >= min_length) + 1
+    out = np.zeros_like(mask)
+    # Each long component is copied within its own bounding box: a lookup over
+    # every pixel of the page costs more than these few windows.
+    for i in long.tolist():
+        x, y, w, h = (int(v) for v in stats[i, :4])
+        out[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i] = 255
+    return out
 
 
 def find_text_lines(
@@ -349,13 +378,14 @@ def find_underline_fields(
     handwriting: np.ndarray | None = None,
 ) -> list[FieldRegion]:
     """Handwriting standing on a printed rule that is not part of a box."""
+    free_rules = [r for r in rules if not used[max(0, r.y - 2) : r.y + 3, r.x0 : r.x1].any()]
+    if not free_rules:
+        return []
     rest = _handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting.copy()
     rest[used > 0] = 0
     components = [c for c in stroke_components(rest) if c[3] <= 6 * c[2] or c[3] < 60]  # no stray walls
     fields: list[FieldRegion] = []
-    for rule in rules:
-        if used[max(0, rule.y - 2) : rule.y + 3, rule.x0 : rule.x1].any():
-            continue
+    for rule in free_rules:
         above = [
             c
             for c in components

@@ -61,7 +61,11 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
     return np.linalg.inv(full)[:2]
 
 
-def label_components(mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+# (count, labels, stats, centroids) as OpenCV's connectedComponentsWithStats returns them.
+Components = tuple[int, np.ndarray, np.ndarray, np.ndarray]
+
+
+def label_components(mask: np.ndarray) -> Components:
     """8-connected components of ``mask`` (H, W) uint8: ``(count, labels, stats, centroids)``.
 
     The same results as ``cv2.connectedComponentsWithStats(mask, connectivity=8)``
