@@ -75,6 +75,13 @@ def train(
             help="Keep the models in OUT; refit only their decision rule on their validation split and re-measure.",
         ),
     ] = False,
+    svm_only: Annotated[
+        bool,
+        typer.Option(
+            "--svm-only",
+            help="Keep the CNN in OUT; retrain the HOG-SVM and refit the decision rule on its split, and re-measure.",
+        ),
+    ] = False,
 ) -> None:
     """Train the CNN and the HOG-SVM on MNIST train and write them with a manifest."""
     from ocr.mnist import load_mnist
@@ -85,8 +92,10 @@ def train(
     try:
         mnist = load_mnist(data)
         console.print(f"training on {mnist.source} (sha256 {mnist.sha256[:12]}...)")
-        if decision_only:
-            manifest = refit_decision(mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line))
+        if decision_only or svm_only:
+            manifest = refit_decision(
+                mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line), retrain_svm=svm_only
+            )
             _print_digit_metrics(manifest["metrics"]["mnist_test"])
             return
         manifest = train_models(

@@ -88,3 +88,25 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     other = Mnist(**{**small.__dict__, "sha256": "0" * 64})
     with pytest.raises(DatasetError):
         refit_decision(other, tmp_path, TrainConfig(), "refit", lines.append)
+
+    # --svm-only retrains the SVM on the same split (here without the shifted copies), keeps the CNN
+    cnn_before = (tmp_path / "cnn.keras").read_bytes()
+    svm_before = (tmp_path / "svm.joblib").read_bytes()
+    lines.clear()
+    refit = refit_decision(small, tmp_path, TrainConfig(svm_shifts=False), "svm", lines.append, retrain_svm=True)
+    assert any(line.startswith("HOG-SVM (1296 features") for line in lines)
+    assert (tmp_path / "cnn.keras").read_bytes() == cnn_before
+    assert (tmp_path / "svm.joblib").read_bytes() != svm_before
+    assert refit["svm_command"] == "svm" and refit["config"]["svm_shifts"] is False
+    assert refit["metrics"]["mnist_test"]["digits"] == 300
+
+
+def test_shifted_digits_move_and_lose_what_falls_off():
+    from ocr.training import shift_digits
+
+    digits = np.arange(2 * 3 * 4, dtype=np.float32).reshape(2, 3, 4)
+    down = shift_digits(digits, 1, 0)
+    assert np.array_equal(down[:, 1:], digits[:, :-1]) and not down[:, 0].any()
+    left = shift_digits(digits, 0, -1)
+    assert np.array_equal(left[:, :, :-1], digits[:, :, 1:]) and not left[:, :, -1].any()
+    assert np.array_equal(shift_digits(digits, 0, 0), digits)
