@@ -58,7 +58,8 @@ def normalize_illumination(gray: np.ndarray) -> np.ndarray:
     small = cv2.resize(gray[: small_h * factor, : small_w * factor], (small_w, small_h), interpolation=cv2.INTER_AREA)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (15, 15))
     paper = cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel)
-    paper = cv2.max(cv2.GaussianBlur(paper, (0, 0), 4), 1)  # no division by zero below
+    # No division by zero below.  NumPy, not cv2.max: OpenCV takes a 1x1 array for a scalar.
+    paper = np.maximum(cv2.GaussianBlur(paper, (0, 0), 4), 1)
     paper = cv2.resize(paper, (w, h), interpolation=cv2.INTER_LINEAR)
     # gray * 255 / paper, saturated to 0-255, in one vectorised OpenCV pass.
     return cv2.divide(gray, paper, scale=255.0)

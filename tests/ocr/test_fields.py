@@ -39,6 +39,13 @@ def test_segment_angle_is_fitted_to_the_ink_and_ignores_a_crossing_stroke():
     assert fit_segment_angle(np.zeros((50, 50), np.uint8), np.array([5, 25, 45, 25])) == (0.0, 0)
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (2, 3), (1, 4000), (700, 1)])
+def test_illumination_of_tiny_and_thin_pages(shape):
+    flat = normalize_illumination(np.full(shape, 200, np.uint8))
+    assert flat.shape == shape and flat.dtype == np.uint8
+    assert flat.min() >= 250  # uniform paper becomes white
+
+
 def test_illumination_gradient_and_shadow_are_flattened():
     page = blank(400, 600)
     cv2.putText(page, "1234", (200, 250), cv2.FONT_HERSHEY_SIMPLEX, 3, 20, 8)
