@@ -36,6 +36,11 @@ DataOption = Annotated[
         dir_okay=False,
     ),
 ]
+# What `run` (embedded) and `submit` (farm) take alike: the scans and how to choose among them.
+ScanPaths = Annotated[list[Path], typer.Argument(help="Scan files or directories (searched recursively).")]
+TemplateOption = Annotated[Path | None, typer.Option(help="Form template (YAML/JSON) for every scan.", exists=True)]
+IncludeOption = Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")]
+ExcludeOption = Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")]
 
 
 def _fail(exc: DigitflowError) -> typer.Exit:
@@ -373,13 +378,11 @@ def _session_factory(db: str | None, migrate: bool = True, **overrides):
 
 @app.command()
 def run(
-    paths: Annotated[list[Path], typer.Argument(help="Scan files or directories (searched recursively).")],
-    template: Annotated[
-        Path | None, typer.Option(help="Form template (YAML/JSON) for every scan.", exists=True)
-    ] = None,
+    paths: ScanPaths,
+    template: TemplateOption = None,
     workers: Annotated[int, typer.Option(min=1, help="Local worker processes.")] = 1,
-    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
     name: Annotated[str | None, typer.Option(help="Batch name. Default: the first path.")] = None,
     db: DatabaseOption = None,
 ) -> None:
@@ -713,13 +716,11 @@ def export(
 
 @app.command()
 def submit(
-    paths: Annotated[list[Path], typer.Argument(help="Scan files or directories (searched recursively).")],
-    template: Annotated[
-        Path | None, typer.Option(help="Form template (YAML/JSON) for every scan.", exists=True)
-    ] = None,
+    paths: ScanPaths,
+    template: TemplateOption = None,
     name: Annotated[str | None, typer.Option(help="Batch name. Default: the first path.")] = None,
-    include: Annotated[list[str] | None, typer.Option(help="Only files matching this glob (repeatable).")] = None,
-    exclude: Annotated[list[str] | None, typer.Option(help="Skip files matching this glob (repeatable).")] = None,
+    include: IncludeOption = None,
+    exclude: ExcludeOption = None,
     db: DatabaseOption = None,
     broker: BrokerOption = None,
 ) -> None:
