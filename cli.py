@@ -207,6 +207,8 @@ def _print_digit_metrics(m: dict) -> None:
 
     pct = "{:.2%}".format
     row("CNN accuracy", lambda s: pct(s["cnn_accuracy"]))
+    if "cnn_single_look_accuracy" in m:
+        row("  without its second look", lambda s: pct(s["cnn_single_look_accuracy"]))
     row("HOG-SVM accuracy", lambda s: pct(s["svm_accuracy"]))
     row("combined accuracy (no reject)", lambda s: pct(s["combined_accuracy"]))
     row("agreement rate", lambda s: pct(s["agreement_rate"]))

@@ -38,18 +38,44 @@ def _check_batch(batch: np.ndarray) -> np.ndarray:
     return batch
 
 
+@dataclass(frozen=True)
+class SecondLook:
+    """Test-time augmentation for the digits the CNN is unsure of.
+
+    A digit whose top CNN probability is below ``threshold`` is classified
+    again scaled by each of ``scales`` about the centre of its 28x28 field,
+    and its probabilities become the mean over the views (itself included).
+    Chosen on the validation split (README, "The CNN's second look"): it cut
+    the validation errors from 23 to 18, and it touches about 2% of MNIST
+    digits, so it costs little.
+    """
+
+    threshold: float = 0.99
+    scales: tuple[float, ...] = (0.9, 1.1)
+
+
+def zoom_digits(batch: np.ndarray, scale: float) -> np.ndarray:
+    """Normalised digits (N, 28, 28) scaled by ``scale`` about the field's centre."""
+    import cv2
+
+    matrix = cv2.getRotationMatrix2D((13.5, 13.5), 0.0, scale)
+    return np.stack([cv2.warpAffine(digit, matrix, (28, 28), flags=cv2.INTER_LINEAR) for digit in batch])
+
+
 class CnnClassifier:
     """A Keras CNN called through one traced TensorFlow function.
 
     ``model.predict`` pays a large fixed cost per call; a ``tf.function`` with
     a fixed input signature is traced once and then runs at the speed of the
-    graph, which is what a worker reading one page at a time needs.
+    graph, which is what a worker reading one page at a time needs.  Digits it
+    is unsure of get a :class:`SecondLook` unless ``second_look`` is None.
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, second_look: SecondLook | None = SecondLook()) -> None:
         import tensorflow as tf
 
         self.model = model
+        self.second_look = second_look
         self._call = tf.function(
             lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
@@ -67,10 +93,26 @@ class CnnClassifier:
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = _check_batch(batch)
+        labels, probs = self.predict_single_look(batch)
+        look = self.second_look
+        unsure = np.flatnonzero(probs.max(axis=1) < look.threshold) if look is not None else []
+        if len(unsure):
+            views = np.concatenate([zoom_digits(batch[unsure], scale) for scale in look.scales])
+            extra = self._probabilities(views).reshape(len(look.scales), len(unsure), 10)
+            probs[unsure] = (probs[unsure] + extra.sum(axis=0)) / (1 + len(look.scales))
+            labels = probs.argmax(axis=1)
+        return labels, probs
+
+    def predict_single_look(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` without the second look: the network alone."""
+        batch = _check_batch(batch)
         if len(batch) == 0:
             return np.zeros(0, np.int64), np.zeros((0, 10), np.float32)
-        probs = self._call(batch[..., None]).numpy().astype(np.float32)
+        probs = self._probabilities(batch)
         return probs.argmax(axis=1), probs
+
+    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
+        return self._call(batch[..., None]).numpy().astype(np.float32)
 
 
 @dataclass

@@ -61,8 +61,10 @@ def score_digits(models: Models, digits: np.ndarray, y: np.ndarray) -> dict:
     agree = ~d.disagree
     correct = d.label == y
     accepted = ~d.review
+    single_label, _ = models.cnn.predict_single_look(digits)
     return {
         "cnn_accuracy": float(np.mean(cnn_label == y)),
+        "cnn_single_look_accuracy": float(np.mean(single_label == y)),
         "svm_accuracy": float(np.mean(svm_label == y)),
         "combined_accuracy": float(np.mean(correct)),
         "agreement_rate": float(np.mean(agree)),

@@ -61,12 +61,25 @@ def split_validation(n: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarr
     return np.sort(order[size:]), np.sort(order[:size])
 
 
-def augment_digits_seeded(images: np.ndarray, seed: int, clean_share: float, mild_share: float = 0.0) -> np.ndarray:
-    """:func:`ocr.augment.augment_digits` with its own seeded generator (picklable for a worker process)."""
+_AUGMENT_SOURCE: dict[str, np.ndarray] = {}
+
+
+def _hold_augment_source(images: np.ndarray, normalized: np.ndarray) -> None:
+    """Pool initializer: the training digits are sent to the augmenting process once, not every epoch."""
     import cv2
 
     cv2.setNumThreads(1)
-    return augment_digits(images, np.random.default_rng(seed), clean_share, mild_share)
+    _AUGMENT_SOURCE.update(images=images, normalized=normalized)
+
+
+def _augment_held(seed: int, clean_share: float, mild_share: float) -> np.ndarray:
+    return augment_digits(
+        _AUGMENT_SOURCE["images"],
+        np.random.default_rng(seed),
+        clean_share,
+        mild_share,
+        normalized=_AUGMENT_SOURCE["normalized"],
+    )
 
 
 def build_cnn():
@@ -140,14 +153,21 @@ def _val_accuracy(model, x_val: np.ndarray, y_val: np.ndarray) -> float:
 
 
 def train_cnn(
-    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, report: Report
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainConfig,
+    report: Report,
+    x_train_normalized: np.ndarray | None = None,
 ):
     """Train the CNN on freshly augmented digits every epoch.
 
-    ``x_train`` are raw MNIST uint8 digits; ``x_val`` are already normalised.
-    A fresh augmented set is drawn for every epoch.  With ``config.ema_momenta``
-    the returned model carries whichever of the final weights and their moving
-    averages scores best on the validation split.
+    ``x_train`` are raw MNIST uint8 digits (``x_train_normalized``: the same
+    through the normaliser, when the caller has them); ``x_val`` are already
+    normalised.  A fresh augmented set is drawn for every epoch.  With
+    ``config.ema_momenta`` the returned model carries whichever of the final
+    weights and their moving averages scores best on the validation split.
     """
     import keras
 
@@ -169,16 +189,18 @@ def train_cnn(
     # Each epoch's augmented digits are drawn in a separate process while the
     # previous epoch trains: OpenCV threads inside the TensorFlow process have
     # deadlocked training here, and a process also sidesteps the GIL.
+    if x_train_normalized is None:
+        x_train_normalized = normalize_digits(x_train, bright_ink=True)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        upcoming = pool.submit(augment_digits_seeded, x_train, seeds[0], config.clean_share, config.mild_share)
+    with ProcessPoolExecutor(
+        max_workers=1, mp_context=context, initializer=_hold_augment_source, initargs=(x_train, x_train_normalized)
+    ) as pool:
+        upcoming = pool.submit(_augment_held, seeds[0], config.clean_share, config.mild_share)
         for epoch in range(config.epochs):
             started = time.perf_counter()
             x_epoch = upcoming.result()
             if epoch + 1 < config.epochs:
-                upcoming = pool.submit(
-                    augment_digits_seeded, x_train, seeds[epoch + 1], config.clean_share, config.mild_share
-                )
+                upcoming = pool.submit(_augment_held, seeds[epoch + 1], config.clean_share, config.mild_share)
             history = model.fit(
                 x_epoch[..., None],
                 y_train,
@@ -190,17 +212,12 @@ def train_cnn(
                 callbacks=callbacks,
             )
             h = {k: v[-1] for k, v in history.history.items()}
-            line = (
+            # The moving averages are scored once, at the end: every epoch that cost two passes over the split.
+            report(
                 f"CNN epoch {epoch + 1}/{config.epochs}: loss {h['loss']:.4f}, "
-                f"train acc {h['accuracy']:.4f}, val acc {h['val_accuracy']:.4f}"
+                f"train acc {h['accuracy']:.4f}, val acc {h['val_accuracy']:.4f} "
+                f"({time.perf_counter() - started:.0f} s)"
             )
-            if averages.averages is not None:
-                final = model.get_weights()
-                for momentum, average in zip(averages.momenta, averages.averages, strict=True):
-                    model.set_weights(average)
-                    line += f", EMA {momentum} val acc {_val_accuracy(model, x_val, y_val):.4f}"
-                model.set_weights(final)
-            report(f"{line} ({time.perf_counter() - started:.0f} s)")
     if averages.averages is not None:
         candidates = [(f"EMA {m}", w) for m, w in zip(averages.momenta, averages.averages, strict=True)]
         candidates.append(("final weights", model.get_weights()))
@@ -248,6 +265,12 @@ def train_svm(
 
 
 _ONE_PIXEL = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def _train_svm_quietly(x_train, y_train, x_val, y_val, config: TrainConfig) -> tuple[HogSvmClassifier, list[str]]:
+    """:func:`train_svm` for a worker process: its progress lines come back with the model."""
+    lines: list[str] = []
+    return train_svm(x_train, y_train, x_val, y_val, config, lines.append), lines
 
 
 def shift_digits(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
@@ -312,6 +335,7 @@ def refit_decision(
     report("measuring the models on MNIST test (never trained on)")
     manifest["decision_rule"] = json.loads(rule.to_json())
     manifest["decision_command"] = command
+    manifest["cnn_second_look"] = _second_look_record(models.cnn)
     manifest["metrics"] = {
         "mnist_test": evaluate_models(Models(cnn=models.cnn, svm=svm, rule=rule, manifest={}), data.x_test, data.y_test)
     }
@@ -336,8 +360,23 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     x_all = normalize_digits(data.x_train, bright_ink=True)
     x_val, y_val = x_all[val_idx], data.y_train[val_idx]
 
-    svm = train_svm(x_all[train_idx], data.y_train[train_idx], x_val, y_val, config, report)
-    model = train_cnn(data.x_train[train_idx], data.y_train[train_idx], x_val, y_val, config, report)
+    # The SVM trains in a process of its own beside the CNN: TensorFlow leaves part
+    # of the two cores idle between its steps, and the SVM's fit is single-threaded.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        svm_job = pool.submit(_train_svm_quietly, x_all[train_idx], data.y_train[train_idx], x_val, y_val, config)
+        report("HOG-SVM training in a separate process")
+        model = train_cnn(
+            data.x_train[train_idx],
+            data.y_train[train_idx],
+            x_val,
+            y_val,
+            config,
+            report,
+            x_train_normalized=x_all[train_idx],
+        )
+        svm, svm_lines = svm_job.result()
+    for line in svm_lines:
+        report(line)
     cnn = CnnClassifier(model)
 
     rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report)
@@ -371,11 +410,18 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
             "numpy": np.__version__,
         },
         "decision_rule": json.loads(rule.to_json()),
+        "cnn_second_look": _second_look_record(cnn),
         "metrics": {"mnist_test": metrics},
     }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     report(f"models written to {out_dir} in {train_seconds / 60:.1f} min")
     return manifest
+
+
+def _second_look_record(cnn: CnnClassifier) -> dict | None:
+    """The test-time augmentation the recorded figures were measured with."""
+    look = cnn.second_look
+    return None if look is None else {"threshold": look.threshold, "scales": list(look.scales)}
 
 
 def _save_for_inference(model, path: Path) -> None:

@@ -68,6 +68,8 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     lines: list[str] = []
     manifest = train_models(small, tmp_path, TrainConfig(epochs=1, validation_size=300), "test", lines.append)
     assert any(line.startswith("CNN epoch 1/1") for line in lines)
+    assert any(line.startswith("HOG-SVM (1296 features") for line in lines)  # reported from its own process
+    assert manifest["cnn_second_look"] == {"threshold": 0.99, "scales": [0.9, 1.1]}
     loaded = load_models(tmp_path)
     assert loaded.manifest["metrics"]["mnist_test"]["digits"] == 300
     assert manifest["training_data"]["validation"]["size"] == 300
@@ -110,3 +112,16 @@ def test_shifted_digits_move_and_lose_what_falls_off():
     left = shift_digits(digits, 0, -1)
     assert np.array_equal(left[:, :, :-1], digits[:, :, 1:]) and not left[:, :, -1].any()
     assert np.array_equal(shift_digits(digits, 0, 0), digits)
+
+
+def test_augmenting_with_normalised_originals_draws_the_same_digits(mnist):
+    from ocr.augment import augment_digits
+    from ocr.normalize import normalize_digits
+
+    images = mnist.x_train[:200]
+    plain = augment_digits(images, np.random.default_rng(7), clean_share=0.5)
+    given = augment_digits(
+        images, np.random.default_rng(7), clean_share=0.5, normalized=normalize_digits(images, bright_ink=True)
+    )
+    np.testing.assert_array_equal(plain, given)
+    assert not np.array_equal(plain, normalize_digits(images, bright_ink=True))  # half of them were distorted
