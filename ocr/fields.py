@@ -59,15 +59,16 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     rects = find_rects(rules, v_mask)
     # Ink without the ruled lines, computed once: three steps below start from it.
     handwriting = _handwriting(ink, h_mask, v_mask, h_components)
-    fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects], handwriting))
+    marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
+    fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects], handwriting, marks))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
     for x, y, w, h in [r.outer for r in rects] + [f.bbox for f in fields]:
         used[y : y + h, x : x + w] = 255
     if fields:
-        fields += find_underline_fields(ink, h_mask, v_mask, rules, used, handwriting)
+        fields += find_underline_fields(ink, h_mask, v_mask, rules, used, handwriting, marks)
     else:
-        fields = find_text_lines(ink, h_mask, v_mask, used, handwriting)
+        fields = find_text_lines(ink, h_mask, v_mask, used, handwriting, marks)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
@@ -293,16 +294,23 @@ def is_number_box(box: Box, comb_cell_height: float | None, writing: float | Non
 
 
 def writing_height(
-    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, boxes: list[Box], handwriting: np.ndarray | None = None
+    ink: np.ndarray,
+    h_mask: np.ndarray,
+    v_mask: np.ndarray,
+    boxes: list[Box],
+    handwriting: np.ndarray | None = None,
+    components: Components | None = None,
 ) -> float | None:
     """Median height (pixels) of the marks outside ``boxes``: printed text and free handwriting.
 
     None when there are none.  ``handwriting``: the page's ink without ruled
-    lines, when the caller has it already.
+    lines, and ``components`` its labelling, when the caller has them already.
     """
-    if handwriting is None:
-        handwriting = _handwriting(ink, h_mask, v_mask)
-    marks = np.array(stroke_components(handwriting), dtype=np.int64).reshape(-1, 4)
+    if components is None:
+        if handwriting is None:
+            handwriting = _handwriting(ink, h_mask, v_mask)
+        components = label_components(handwriting)
+    marks = np.array(stroke_boxes(components), dtype=np.int64).reshape(-1, 4)
     if len(boxes):
         outer = np.array(boxes, dtype=np.int64).reshape(-1, 1, 4)
         inside = (
@@ -349,18 +357,24 @@ def find_text_lines(
     v_mask: np.ndarray,
     used: np.ndarray,
     handwriting: np.ndarray | None = None,
+    components: Components | None = None,
 ) -> list[FieldRegion]:
     """Lines of handwriting on a page without boxes, each as one ``line`` field.
 
     Marks much smaller than the page's typical character, anything touching
     the page edge, and hairlines (the paper's edge or a shadow's border in a
-    photo) start no line.
+    photo) start no line.  ``components``: the labelling of ``handwriting``.
     """
-    rest = drop_hairlines(_handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting.copy())
-    rest[used > 0] = 0
+    if handwriting is None:
+        handwriting = _handwriting(ink, h_mask, v_mask)
+    if components is None:
+        components = label_components(handwriting)
+    thin = hairline_components(handwriting, components)
     height, width = ink.shape
     components = [
-        c for c in stroke_components(rest) if c[0] > 0 and c[1] > 0 and c[0] + c[2] < width and c[1] + c[3] < height
+        c
+        for c in stroke_components_outside(components, used, drop=thin)
+        if c[0] > 0 and c[1] > 0 and c[0] + c[2] < width and c[1] + c[3] < height
     ]
     if not components:
         return []
@@ -376,14 +390,16 @@ def find_underline_fields(
     rules: list[Rule],
     used: np.ndarray,
     handwriting: np.ndarray | None = None,
+    components: Components | None = None,
 ) -> list[FieldRegion]:
-    """Handwriting standing on a printed rule that is not part of a box."""
+    """Handwriting standing on a printed rule that is not part of a box (``components``: ``handwriting`` labelled)."""
     free_rules = [r for r in rules if not used[max(0, r.y - 2) : r.y + 3, r.x0 : r.x1].any()]
     if not free_rules:
         return []
-    rest = _handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting.copy()
-    rest[used > 0] = 0
-    components = [c for c in stroke_components(rest) if c[3] <= 6 * c[2] or c[3] < 60]  # no stray walls
+    if components is None:
+        components = label_components(_handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting)
+    marks = stroke_components_outside(components, used)
+    components = [c for c in marks if c[3] <= 6 * c[2] or c[3] < 60]  # no stray walls
     fields: list[FieldRegion] = []
     for rule in free_rules:
         above = [
@@ -405,20 +421,28 @@ def find_underline_fields(
 
 def drop_hairlines(mask: np.ndarray) -> np.ndarray:
     """``mask`` (255 ink) without the components drawn much thinner than the page's pen strokes."""
-    count, labels, stats, _ = label_components(mask)
-    if count <= 1:
+    components = label_components(mask)
+    thin = hairline_components(mask, components)
+    if not thin.any():
         return mask
+    out = mask.copy()
+    out[np.isin(components[1], np.flatnonzero(thin))] = 0
+    return out
+
+
+def hairline_components(mask: np.ndarray, components: Components) -> np.ndarray:
+    """Which labels of ``mask``'s ``components`` (a bool per label, background False) are hairlines."""
+    count, labels, stats, _ = components
+    thin = np.zeros(count, bool)
+    if count <= 1:
+        return thin
     dist = cv2.distanceTransform((mask > 0).astype(np.uint8), cv2.DIST_L2, 3)
     inked = labels > 0
     half_width = np.zeros(count, np.float32)
     np.maximum.at(half_width, labels[inked], dist[inked])
     # float64: on a page without any paper the distances are FLT_MAX, and doubling them overflows.
-    thin = hairlines(2 * half_width[1:].astype(np.float64), stats[1:, cv2.CC_STAT_AREA])
-    if not thin.any():
-        return mask
-    out = mask.copy()
-    out[np.isin(labels, np.flatnonzero(thin) + 1)] = 0
-    return out
+    thin[1:] = hairlines(2 * half_width[1:].astype(np.float64), stats[1:, cv2.CC_STAT_AREA])
+    return thin
 
 
 def hairlines(widths: np.ndarray, areas: np.ndarray) -> np.ndarray:
@@ -444,11 +468,44 @@ def hairlines(widths: np.ndarray, areas: np.ndarray) -> np.ndarray:
 
 def stroke_components(mask: np.ndarray, min_height: int = 12) -> list[Box]:
     """Bounding boxes of connected ink that could be (part of) a handwritten digit."""
-    count, _, stats, _ = label_components(mask)
-    boxes = []
-    for x, y, w, h, area in stats[1:]:
-        if area >= 20 and (h >= min_height or w >= min_height):
-            boxes.append((int(x), int(y), int(w), int(h)))
+    return stroke_boxes(label_components(mask), min_height)
+
+
+def stroke_boxes(components: Components, min_height: int = 12) -> list[Box]:
+    """:func:`stroke_components` of an already labelled mask."""
+    return _stroke_rows(components[2][1:], min_height)
+
+
+def _stroke_rows(stats: np.ndarray, min_height: int) -> list[Box]:
+    keep = (stats[:, 4] >= 20) & ((stats[:, 3] >= min_height) | (stats[:, 2] >= min_height))
+    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in stats[keep, :4]]
+
+
+def stroke_components_outside(
+    components: Components, used: np.ndarray, min_height: int = 12, drop: np.ndarray | None = None
+) -> list[Box]:
+    """:func:`stroke_components` of a labelled mask once the ``used`` pixels are cleared from it.
+
+    The page is not labelled again: a component clear of ``used`` keeps its
+    box, one whose box lies wholly under ``used`` vanishes, and only the few
+    that ``used`` cuts are labelled again, each within its own box.
+    ``drop``: labels (a bool per label) to leave out altogether.
+    """
+    count, labels, stats, _ = components
+    if count <= 1:
+        return []
+    sums = cv2.integral((used > 0).view(np.uint8))
+    x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
+    covered = sums[y + h, x + w] - sums[y, x + w] - sums[y + h, x] + sums[y, x]
+    wanted = np.ones(count - 1, bool) if drop is None else ~drop[1:]
+    clear = wanted & (covered == 0)
+    boxes = _stroke_rows(stats[1:][clear], min_height)
+    for i in (np.flatnonzero(wanted & (covered > 0) & (covered < w * h)) + 1).tolist():
+        bx, by, bw, bh = (int(v) for v in stats[i, :4])
+        window = (labels[by : by + bh, bx : bx + bw] == i) & (used[by : by + bh, bx : bx + bw] == 0)
+        if window.any():
+            pieces = stroke_components(window.view(np.uint8) * np.uint8(255), min_height)
+            boxes += [(px + bx, py + by, pw, ph) for px, py, pw, ph in pieces]
     return boxes
 
 
@@ -461,7 +518,7 @@ def group_lines(components: list[Box]) -> list[Box]:
     starts a line.
     """
     lines: list[list[Box]] = []
-    for c in sorted(components, key=lambda b: b[0]):
+    for c in sorted(components):  # left to right; ties by position, so the input's order does not matter
         cy0, cy1 = c[1], c[1] + c[3]
         best, best_overlap = None, 0.0
         for line in lines:

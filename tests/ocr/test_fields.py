@@ -163,3 +163,29 @@ def test_pieces_of_one_line_are_joined():
     below = (100, 200, 300, 40)  # the next line
     lines = merge_lines([left, right, over, below], height)
     assert sorted(lines) == [(100, 98, 310, 52), (100, 200, 300, 40)]
+
+
+def test_components_outside_used_boxes_match_labelling_the_cleared_mask_again():
+    from ocr.fields import hairline_components, stroke_components, stroke_components_outside
+    from ocr.geometry import label_components
+
+    rng = np.random.default_rng(5)
+    mask = np.zeros((400, 600), np.uint8)
+    for _ in range(60):  # strokes of many sizes, some crossing the boxes below
+        x0, y0 = int(rng.integers(0, 580)), int(rng.integers(0, 310))
+        cv2.line(mask, (x0, y0), (x0 + int(rng.integers(-40, 40)), y0 + int(rng.integers(5, 60))), 255, 7)
+    cv2.line(mask, (0, 390), (599, 392), 255, 1)  # a hairline
+    used = np.zeros_like(mask)
+    for x, y, w, h in ((50, 40, 120, 80), (300, 200, 200, 150), (0, 0, 30, 400)):
+        used[y : y + h, x : x + w] = 255
+    components = label_components(mask)
+    cleared = mask.copy()
+    cleared[used > 0] = 0
+    assert sorted(stroke_components_outside(components, used)) == sorted(stroke_components(cleared))
+
+    thin = hairline_components(mask, components)
+    assert thin.sum() == 1
+    without = cleared.copy()
+    without[np.isin(components[1], np.flatnonzero(thin))] = 0
+    assert sorted(stroke_components_outside(components, used, drop=thin)) == sorted(stroke_components(without))
+    assert len(stroke_components(without)) < len(stroke_components(cleared))
