@@ -419,17 +419,6 @@ def find_underline_fields(
     return fields
 
 
-def drop_hairlines(mask: np.ndarray) -> np.ndarray:
-    """``mask`` (255 ink) without the components drawn much thinner than the page's pen strokes."""
-    components = label_components(mask)
-    thin = hairline_components(mask, components)
-    if not thin.any():
-        return mask
-    out = mask.copy()
-    out[np.isin(components[1], np.flatnonzero(thin))] = 0
-    return out
-
-
 def hairline_components(mask: np.ndarray, components: Components) -> np.ndarray:
     """Which labels of ``mask``'s ``components`` (a bool per label, background False) are hairlines."""
     count, labels, stats, _ = components
