@@ -60,15 +60,15 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     # Ink without the ruled lines, computed once: three steps below start from it.
     handwriting = _handwriting(ink, h_mask, v_mask, h_components)
     marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
-    fields = group_rects(rects, writing_height(ink, h_mask, v_mask, [r.outer for r in rects], handwriting, marks))
+    fields = group_rects(rects, writing_height(marks, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
     for x, y, w, h in [r.outer for r in rects] + [f.bbox for f in fields]:
         used[y : y + h, x : x + w] = 255
     if fields:
-        fields += find_underline_fields(ink, h_mask, v_mask, rules, used, handwriting, marks)
+        fields += find_underline_fields(marks, rules, used)
     else:
-        fields = find_text_lines(ink, h_mask, v_mask, used, handwriting, marks)
+        fields = find_text_lines(handwriting, marks, used)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
@@ -293,23 +293,12 @@ def is_number_box(box: Box, comb_cell_height: float | None, writing: float | Non
     return comb_cell_height is None or 0.6 * comb_cell_height <= h <= 2.5 * comb_cell_height
 
 
-def writing_height(
-    ink: np.ndarray,
-    h_mask: np.ndarray,
-    v_mask: np.ndarray,
-    boxes: list[Box],
-    handwriting: np.ndarray | None = None,
-    components: Components | None = None,
-) -> float | None:
+def writing_height(components: Components, boxes: list[Box]) -> float | None:
     """Median height (pixels) of the marks outside ``boxes``: printed text and free handwriting.
 
-    None when there are none.  ``handwriting``: the page's ink without ruled
-    lines, and ``components`` its labelling, when the caller has them already.
+    ``components``: the labelling of the page's ink without ruled lines.
+    None when there are no such marks.
     """
-    if components is None:
-        if handwriting is None:
-            handwriting = _handwriting(ink, h_mask, v_mask)
-        components = label_components(handwriting)
     marks = np.array(stroke_boxes(components), dtype=np.int64).reshape(-1, 4)
     if len(boxes):
         outer = np.array(boxes, dtype=np.int64).reshape(-1, 1, 4)
@@ -351,60 +340,44 @@ def long_components(mask: np.ndarray, stat: int, min_length: int, components: Co
     return out
 
 
-def find_text_lines(
-    ink: np.ndarray,
-    h_mask: np.ndarray,
-    v_mask: np.ndarray,
-    used: np.ndarray,
-    handwriting: np.ndarray | None = None,
-    components: Components | None = None,
-) -> list[FieldRegion]:
+def find_text_lines(handwriting: np.ndarray, components: Components, used: np.ndarray) -> list[FieldRegion]:
     """Lines of handwriting on a page without boxes, each as one ``line`` field.
 
-    Marks much smaller than the page's typical character, anything touching
-    the page edge, and hairlines (the paper's edge or a shadow's border in a
-    photo) start no line.  ``components``: the labelling of ``handwriting``.
+    ``handwriting``: the page's ink without ruled lines, ``components`` its
+    labelling; ``used``: the pixels inside any box.  Marks much smaller than
+    the page's typical character, anything touching the page edge, and
+    hairlines (the paper's edge or a shadow's border in a photo) start no line.
     """
-    if handwriting is None:
-        handwriting = _handwriting(ink, h_mask, v_mask)
-    if components is None:
-        components = label_components(handwriting)
     thin = hairline_components(handwriting, components)
-    height, width = ink.shape
-    components = [
+    height, width = handwriting.shape
+    marks = [
         c
         for c in stroke_components_outside(components, used, drop=thin)
         if c[0] > 0 and c[1] > 0 and c[0] + c[2] < width and c[1] + c[3] < height
     ]
-    if not components:
+    if not marks:
         return []
-    typical = float(np.median([c[3] for c in components if c[3] >= 20] or [20]))
-    characters = [c for c in components if c[3] >= 0.4 * typical]
-    return [FieldRegion("line", _pad(box, 8, ink.shape)) for box in group_lines(characters)]
+    typical = float(np.median([c[3] for c in marks if c[3] >= 20] or [20]))
+    characters = [c for c in marks if c[3] >= 0.4 * typical]
+    return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in group_lines(characters)]
 
 
-def find_underline_fields(
-    ink: np.ndarray,
-    h_mask: np.ndarray,
-    v_mask: np.ndarray,
-    rules: list[Rule],
-    used: np.ndarray,
-    handwriting: np.ndarray | None = None,
-    components: Components | None = None,
-) -> list[FieldRegion]:
-    """Handwriting standing on a printed rule that is not part of a box (``components``: ``handwriting`` labelled)."""
+def find_underline_fields(components: Components, rules: list[Rule], used: np.ndarray) -> list[FieldRegion]:
+    """Handwriting standing on a printed rule that is not part of a box.
+
+    ``components``: the labelling of the page's ink without ruled lines;
+    ``used``: the pixels inside any box.
+    """
     free_rules = [r for r in rules if not used[max(0, r.y - 2) : r.y + 3, r.x0 : r.x1].any()]
     if not free_rules:
         return []
-    if components is None:
-        components = label_components(_handwriting(ink, h_mask, v_mask) if handwriting is None else handwriting)
-    marks = stroke_components_outside(components, used)
-    components = [c for c in marks if c[3] <= 6 * c[2] or c[3] < 60]  # no stray walls
+    # No stray walls: marks much taller than wide.
+    marks = [c for c in stroke_components_outside(components, used) if c[3] <= 6 * c[2] or c[3] < 60]
     fields: list[FieldRegion] = []
     for rule in free_rules:
         above = [
             c
-            for c in components
+            for c in marks
             if c[0] >= rule.x0 - 10
             and c[0] + c[2] <= rule.x1 + 10
             and 0 <= rule.y - (c[1] + c[3]) <= 0.6 * c[3] + 6
@@ -413,7 +386,7 @@ def find_underline_fields(
         if not above:
             continue
         for box in group_lines(above):
-            region = FieldRegion("line", _pad(box, 8, ink.shape))
+            region = FieldRegion("line", _pad(box, 8, used.shape))
             if all(box_iou(region.bbox, f.bbox) < 0.5 for f in fields):
                 fields.append(region)
     return fields
