@@ -69,7 +69,9 @@ def label_components(mask: np.ndarray) -> Components:
     """8-connected components of ``mask`` (H, W) uint8: ``(count, labels, stats, centroids)``.
 
     The same results as ``cv2.connectedComponentsWithStats(mask, connectivity=8)``
-    (labels included), through the Grana/BBDT algorithm: OpenCV's default
-    (Spaghetti) computes the statistics about three times slower on a page.
+    (labels included), through the Grana/BBDT algorithm.  On a 1240x1754 page
+    with OpenCV 5.0 the two algorithms cost the same within a few percent
+    (7.3 against 7.5 ms with two threads, 4.7 ms with one); nearly all of it is
+    the statistics (0.9 ms without them), so callers label a page once and share it.
     """
     return cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_GRANA)
