@@ -276,7 +276,7 @@ def read(
             failed += 1
             continue
         for page in pages:
-            reading = read_page(page.image, loaded, form, number=page.number)
+            reading = read_page(page.image, loaded, form, number=page.number, dpi=page.dpi)
             for problem in reading.problems:
                 err_console.print(f"[yellow]{scan} page {page.number}: {problem}[/yellow]")
             for f in reading.fields:
@@ -327,7 +327,7 @@ def template_init(
     name: Annotated[str | None, typer.Option(help="Template name. Default: the file name.")] = None,
 ) -> None:
     """Draft a template (YAML on stdout) from a blank form: every comb and box, named field_1..N."""
-    from ocr.cleanup import clean_page
+    from ocr.cleanup import clean_page, working_scale
     from ocr.load import load_pages
     from ocr.register import draft_template
 
@@ -335,8 +335,9 @@ def template_init(
         page = load_pages(blank)[0]
     except DigitflowError as exc:
         raise _fail(exc) from exc
-    clean = clean_page(page.image)
-    draft = draft_template(clean.ink, name or blank.stem)
+    scale = working_scale(page.dpi)
+    clean = clean_page(page.image, scale=scale)
+    draft = draft_template(clean.ink, name or blank.stem, scale)
     if not draft.fields:
         err_console.print(f"[red]error:[/red] no boxes or combs found on {blank}")
         raise typer.Exit(7)

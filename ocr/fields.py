@@ -115,11 +115,11 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
             x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
             if x1 - x0 < min_height * 0.6:
                 continue
-            walls = find_walls(sums, x0, x1, top, bottom)
             # A box's rules end at its outer walls; strokes of handwriting that
             # happen to look like two rules and a wall do not close like that.
             tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
-            if len(walls) < 2 or walls[0][0] > x0 + tolerance or walls[-1][1] < x1 - tolerance:
+            walls = find_walls(sums, x0, x1, top, bottom, tolerance)
+            if len(walls) < 2:
                 continue
             widths = [right[0] - left[1] for left, right in zip(walls[:-1], walls[1:], strict=False)]
             typical = float(np.percentile(widths, 75))
@@ -143,10 +143,16 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
     return _drop_nested(rects)
 
 
-def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> list[tuple[int, int]]:
+def find_walls(
+    sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tolerance: int | None = None
+) -> list[tuple[int, int]]:
     """Column runs [start, end) in x0..x1 where vertical ink covers the band between two rules.
 
     ``sums`` is ``cv2.integral`` of the vertical-stroke mask as 0/1 (shape (H + 1, W + 1)).
+    ``tolerance``: if given, no walls at all unless the first starts by
+    ``x0 + tolerance`` and the last ends from ``x1 - tolerance`` on (the band
+    is closed at both ends); most pairs of rules on a page fail this, and
+    are told apart before their walls are worked out.
     """
     y0, y1 = top.y + top.thickness, bottom.y - bottom.thickness
     if y1 - y0 < 4:
@@ -155,8 +161,12 @@ def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> l
     start, stop = max(0, x0 - pad), min(sums.shape[1] - 1, x1 + pad)
     y0, y1 = min(y0, sums.shape[0] - 1), min(y1, sums.shape[0] - 1)
     band = sums[y1, start : stop + 1] - sums[y0, start : stop + 1]  # ink above y1 minus above y0, cumulative in x
-    cover = np.diff(band) / (y1 - y0)
-    walls = [(a + start, b + start) for a, b in runs(cover >= 0.85)]
+    covered = np.diff(band) >= 0.85 * (y1 - y0)
+    if tolerance is not None:
+        inked = np.flatnonzero(covered)
+        if inked.size == 0 or inked[0] + start > x0 + tolerance or inked[-1] + 1 + start < x1 - tolerance:
+            return []
+    walls = [(a + start, b + start) for a, b in runs(covered)]
     return drop_false_walls(walls)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from ocr.cleanup import WORKING_DPI
 from ocr.errors import (
     CorruptScanError,
     EmptyScanError,
@@ -34,7 +35,7 @@ from ocr.errors import (
 # far more likely a decompression bomb than a form.
 MAX_PIXELS = 100_000_000
 MAX_PAGES = 500
-DEFAULT_PDF_DPI = 200
+DEFAULT_PDF_DPI = WORKING_DPI  # a PDF page without a scanned image in it
 _EMPTY_PAGE_TREE = re.compile(
     rb"<<(?:(?!>>).)*/Count\s*0\b(?:(?!>>).)*/Type\s*/Pages\b|<<(?:(?!>>).)*/Type\s*/Pages\b(?:(?!>>).)*/Count\s*0\b",
     re.S,
@@ -74,7 +75,7 @@ def sniff_format(head: bytes) -> str | None:
 def load_pages(
     source: Path | str | bytes,
     *,
-    pdf_dpi: int = DEFAULT_PDF_DPI,
+    pdf_dpi: int | None = None,
     max_pixels: int = MAX_PIXELS,
     max_pages: int = MAX_PAGES,
     name: str | None = None,
@@ -85,8 +86,12 @@ def load_pages(
     ----------
     source : path or bytes
         The file, or its contents.
-    pdf_dpi : int
-        Rasterisation resolution for PDF pages (dots per inch).
+    pdf_dpi : int or None
+        Rasterisation resolution for PDF pages (dots per inch).  None: each
+        page at the resolution of the scan it holds (its largest image), as a
+        raster file would be read, but at most 1.5 times
+        :data:`ocr.cleanup.WORKING_DPI` (a finer page is rendered at that
+        resolution); a page without images at :data:`DEFAULT_PDF_DPI`.
     max_pixels : int
         Largest page accepted (width x height), checked before decoding.
     max_pages : int
@@ -227,7 +232,7 @@ def _check_size(size: tuple[int, int], max_pixels: int, name: str, number: int) 
         )
 
 
-def _load_pdf(data: bytes, name: str, dpi: int, max_pixels: int, max_pages: int) -> list[Page]:
+def _load_pdf(data: bytes, name: str, pdf_dpi: int | None, max_pixels: int, max_pages: int) -> list[Page]:
     import pypdfium2 as pdfium
 
     try:
@@ -249,9 +254,10 @@ def _load_pdf(data: bytes, name: str, dpi: int, max_pixels: int, max_pages: int)
                 f"split the file into parts of at most {max_pages}"
             )
         pages = []
-        scale = dpi / 72.0
         for index in range(len(document)):
             page = document[index]
+            dpi = pdf_dpi or scanned_dpi(page)
+            scale = dpi / 72.0
             width, height = page.get_size()
             _check_size((round(width * scale), round(height * scale)), max_pixels, name, index + 1)
             bitmap = page.render(scale=scale, grayscale=True)
@@ -264,3 +270,31 @@ def _load_pdf(data: bytes, name: str, dpi: int, max_pixels: int, max_pages: int)
         raise CorruptScanError(f"{name}: cannot render PDF ({exc})") from exc
     finally:
         document.close()
+
+
+def scanned_dpi(page) -> float:
+    """The resolution to render a PDF page at when none is asked for (see :func:`load_pages`).
+
+    The scan is the image covering the most of the page, if it covers at
+    least a quarter of it; a logo on a drawn (vector) form is not the page.
+    """
+    import pypdfium2.raw as pdfium_c
+
+    page_width, page_height = page.get_size()
+    best, best_cover = None, 0.25
+    for image in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=2):
+        try:
+            meta = image.get_metadata()
+        except Exception:  # an image PDFium cannot describe is simply not used
+            continue
+        if meta.horizontal_dpi <= 0 or meta.vertical_dpi <= 0:
+            continue
+        # Its size on the page, in points (1/72 inch), from its pixels and resolution.
+        cover = (meta.width / meta.horizontal_dpi * 72) * (meta.height / meta.vertical_dpi * 72)
+        cover /= max(page_width * page_height, 1e-6)
+        if cover >= best_cover:
+            best, best_cover = float(meta.horizontal_dpi), cover
+    if best is None:
+        return float(DEFAULT_PDF_DPI)
+    # A finer scan is read at the working resolution anyway: render it there.
+    return max(best, 50.0) if best <= 1.5 * WORKING_DPI else float(WORKING_DPI)

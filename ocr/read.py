@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ocr.classifiers import Models
-from ocr.cleanup import CleanPage, clean_page
+from ocr.cleanup import CleanPage, clean_page, working_scale
 from ocr.decision import decide
 from ocr.errors import BlankCropError
 from ocr.fields import find_fields, line_masks
@@ -102,6 +102,7 @@ def read_page(
     template: Template | None = None,
     number: int = 1,
     timings: dict[str, float] | None = None,
+    dpi: float | None = None,
 ) -> PageReading:
     """Read every digit field of one page.
 
@@ -114,9 +115,12 @@ def read_page(
     number : the page's 1-based number in its document.
     timings : if given, seconds spent per stage are added to it (cleanup,
         fields, segmentation, normalise, cnn, svm).
+    dpi : the page's resolution, when its file says; a page well above
+        :data:`ocr.cleanup.WORKING_DPI` is read shrunk to it.  Boxes always
+        come back in the page's own pixels.
     """
     clock = _Clock(timings)
-    clean = clean_page(gray)
+    clean = clean_page(gray, scale=working_scale(dpi))
     clock.lap("cleanup")
     h_mask, v_mask = line_masks(clean.ink)
     registration_score = None

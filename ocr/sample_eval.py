@@ -62,7 +62,7 @@ def evaluate_samples(
         pages = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))
         layout = truth.get("layout", "unknown")
         for page, page_truth in zip(pages, truth["pages"], strict=False):
-            reading = read_page(page.image, models, template, number=page.number)
+            reading = read_page(page.image, models, template, number=page.number, dpi=page.dpi)
             c = counters[layout]
             c["pages"] += 1
             c["unregistered_pages"] += bool(reading.problems)

@@ -16,7 +16,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///digitflow.db"
     broker_url: str = "redis://localhost:6379/0"
     model_dir: Path | None = None  # default: the models shipped in ocr/models
-    pdf_dpi: int = 200
+    pdf_dpi: int | None = None  # None: each page at its scanned image's resolution (ocr.load.load_pages)
     max_pixels: int = 100_000_000
     max_file_bytes: int = 500_000_000
     # Celery: a task running past the hard limit is killed; the broker redelivers a task

@@ -161,7 +161,7 @@ def read_document(
     template = cached_template(template_path) if template_path else None
     pages = load_pages(data, name=path, pdf_dpi=settings.pdf_dpi, max_pixels=settings.max_pixels)
     timings["load"] = timings.get("load", 0.0) + time.perf_counter() - t0
-    readings = [read_page(p.image, models, template, p.number, timings) for p in pages]
+    readings = [read_page(p.image, models, template, p.number, timings, p.dpi) for p in pages]
     return readings, pages
 
 

@@ -189,3 +189,33 @@ def test_components_outside_used_boxes_match_labelling_the_cleared_mask_again():
     without[np.isin(components[1], np.flatnonzero(thin))] = 0
     assert sorted(stroke_components_outside(components, used, drop=thin)) == sorted(stroke_components(without))
     assert len(stroke_components(without)) < len(stroke_components(cleared))
+
+
+def test_a_page_shrunk_for_reading_maps_back_to_its_own_pixels():
+    page = blank()
+    draw_comb(page, 100, 100, 8)
+    cv2.rectangle(page, (100, 300), (500, 380), 0, 2)
+    crooked, turn = rotate(page, 2.0)
+    fine = cv2.resize(crooked, (2400, 1800), interpolation=cv2.INTER_CUBIC)  # the same page at twice the resolution
+    clean = clean_page(fine, scale=0.5)
+    assert clean.ink.shape == (900, 1200)
+    assert clean.angle == pytest.approx(2.0, abs=0.15)
+    comb, box = find_fields(clean.ink)
+    # The box's corners on the fine page land on the box found on the shrunk, deskewed one.
+    back = cv2.invertAffineTransform(clean.matrix)
+    corners = np.array([[comb.bbox[0], comb.bbox[1], 1], [box.bbox[0] + box.bbox[2], box.bbox[1] + box.bbox[3], 1]])
+    on_fine = corners @ back.T
+    forward = np.hstack([on_fine, np.ones((2, 1))]) @ clean.matrix.T
+    assert np.allclose(forward, corners[:, :2], atol=1e-6)
+    # Drawn at (100, 100) and (500, 380) on the coarse page, then turned, then doubled.
+    expected = (np.array([[100, 100, 1], [500, 380, 1]]) @ turn.T) * 2
+    assert np.abs(on_fine - expected).max() < 12
+    with pytest.raises(ValueError, match="scale"):
+        clean_page(fine, scale=1.5)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (3, 3), (60, 2)])
+def test_tiny_and_sliver_pages_are_cleaned_without_error(shape):
+    for page in (np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)):
+        clean = clean_page(page)
+        assert clean.ink.shape == shape and abs(clean.angle) <= 5.0

@@ -105,6 +105,24 @@ def test_pdf_is_rasterised_at_the_chosen_dpi():
     assert pages[0].dpi == 100
 
 
+def _scanned_pdf(dpi: int) -> bytes:
+    """A PDF holding one scanned page: a 600x300-pixel image at ``dpi``."""
+    buf = io.BytesIO()
+    Image.fromarray(_page(600, 300)).save(buf, format="PDF", resolution=dpi)
+    return buf.getvalue()
+
+
+def test_a_scanned_pdf_is_rasterised_at_its_scan_resolution_or_the_working_one():
+    (page,) = load_pages(_scanned_pdf(200))
+    assert page.dpi == pytest.approx(200, abs=0.01) and page.image.shape == (300, 600)
+    # Finer than 225 dpi: rendered at 150, where the reader works.
+    (page,) = load_pages(_scanned_pdf(300))
+    assert page.dpi == 150 and page.image.shape == (150, 300)
+    # A page without a scan (drawn only) is rendered at 150 dpi, and an explicit dpi wins.
+    assert np.allclose(load_pages(_pdf(1))[0].image.shape, (1650, 1275), atol=1)  # 11 x 8.5 inches
+    assert load_pages(_scanned_pdf(300), pdf_dpi=300)[0].image.shape == (300, 600)
+
+
 def test_a_file_with_more_pages_than_allowed_is_refused_whole_not_cut_short():
     frames = [Image.fromarray(_page()) for _ in range(3)]
     buf = io.BytesIO()

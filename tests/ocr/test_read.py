@@ -54,6 +54,19 @@ def test_auto_mode_reads_comb_and_amount_with_original_coordinates(models, mnist
             assert page[y : y + h, x : x + w].min() < 100  # each digit box holds ink on the scan
 
 
+def test_a_fine_scan_is_read_at_the_working_resolution_and_reported_in_its_own_pixels(models, mnist):
+    page = _form(mnist)
+    fine = cv2.resize(page, (page.shape[1] * 2, page.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
+    coarse = read_page(page, models)
+    reading = read_page(fine, models, dpi=300)
+    assert (reading.width, reading.height) == (fine.shape[1], fine.shape[0])
+    assert [f.value for f in reading.fields] == [f.value for f in coarse.fields] == ["03071987", "12575"]
+    for f, g in zip(reading.fields, coarse.fields, strict=True):
+        assert box_iou(f.bbox, tuple(2 * v for v in g.bbox)) > 0.9
+        for d, e in zip(f.digits, g.digits, strict=True):
+            assert box_iou(d.bbox, tuple(2 * v for v in e.bbox)) > 0.7
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",

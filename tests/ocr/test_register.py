@@ -86,3 +86,17 @@ def test_draft_template_from_a_blank_form():
     ]
     for drafted, original in zip(draft.fields, [f for f in FORM.fields if f.kind != "line"], strict=True):
         assert box_iou(drafted.bbox, original.bbox) > 0.9
+
+
+def test_a_template_drafted_from_a_fine_scan_is_in_its_own_pixels():
+    page = _draw_form(FORM)
+    fine = cv2.resize(page, (page.shape[1] * 2, page.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
+    draft = draft_template(clean_page(fine, scale=0.5).ink, "draft", 0.5)
+    assert draft.size == (2400, 1800)
+    originals = [f for f in FORM.fields if f.kind != "line"]
+    assert [(f.kind, f.cells) for f in draft.fields] == [(f.kind, f.cells) for f in originals]
+    for drafted, original in zip(draft.fields, originals, strict=True):
+        assert box_iou(drafted.bbox, tuple(2 * v for v in original.bbox)) > 0.9
+    # The fine template registers the page scanned at the coarse resolution.
+    registration, _ = register(clean_page(page).ink, draft)
+    assert registration.ok and registration.score >= 0.9
