@@ -126,17 +126,10 @@ def _angle_from_segments(ink: np.ndarray, max_angle: float) -> float | None:
     # of angles.  Each of the longest segments' angle is then measured from the
     # ink along it (:func:`fit_segment_angle`), which is far finer than any bin
     # or the segment's end points.
-    h, w = ink.shape
-    if max(h, w) < min_length or min(h, w) < 2:
-        return None  # no segment that long fits, and no half-size copy can be made
-    # Hough runs on a half-size copy (its cost grows with the ink pixels); the fits use this one.
-    coarse = cv2.resize(ink, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    _, coarse = cv2.threshold(coarse, 64, 255, cv2.THRESH_BINARY)
-    half = min_length // 2
-    segments = cv2.HoughLinesP(coarse, 1, np.pi / 90, threshold=half, minLineLength=half, maxLineGap=2)
+    segments = cv2.HoughLinesP(ink, 1, np.pi / 90, threshold=min_length, minLineLength=min_length, maxLineGap=4)
     if segments is None:
         return None
-    segments = np.asarray(segments).reshape(-1, 4) * 2
+    segments = np.asarray(segments).reshape(-1, 4)
     lengths = np.abs(segments[:, 2] - segments[:, 0]) + np.abs(segments[:, 3] - segments[:, 1])
     fits = [fit_segment_angle(ink, s) for s in segments[np.argsort(-lengths, kind="stable")[:_REFINED_SEGMENTS]]]
     fits = [(a, n) for a, n in fits if n and abs(a) <= max_angle]
