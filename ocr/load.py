@@ -88,8 +88,8 @@ def load_pages(
         The file, or its contents.
     pdf_dpi : int or None
         Rasterisation resolution for PDF pages (dots per inch).  None: each
-        page at the resolution of the scan it holds (its largest image), as a
-        raster file would be read, but at most 1.5 times
+        page at the resolution of the scan it holds (:func:`scanned_dpi`), as
+        a raster file would be read, but at most 1.5 times
         :data:`ocr.cleanup.WORKING_DPI` (a finer page is rendered at that
         resolution); a page without images at :data:`DEFAULT_PDF_DPI`.
     max_pixels : int

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.cleanup import clean_page, estimate_skew, fit_segment_angle, normalize_illumination
+from ocr.cleanup import clean_page, estimate_skew, fit_segment_angle, normalize_illumination, working_scale
 from ocr.fields import Rect, find_fields, group_rects, hairlines, merge_lines, runs
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -219,3 +219,9 @@ def test_tiny_and_sliver_pages_are_cleaned_without_error(shape):
     for page in (np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)):
         clean = clean_page(page)
         assert clean.ink.shape == shape and abs(clean.angle) <= 5.0
+
+
+def test_only_pages_known_to_be_much_finer_than_150_dpi_are_shrunk():
+    # Unknown, a camera's nominal 72 dpi and a 200-dpi scan are read as they are.
+    assert [working_scale(d) for d in (None, 72, 150, 200, 225)] == [1.0] * 5
+    assert working_scale(300) == 0.5 and working_scale(600) == 0.25
