@@ -143,16 +143,14 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
     return _drop_nested(rects)
 
 
-def find_walls(
-    sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tolerance: int | None = None
-) -> list[tuple[int, int]]:
+def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tolerance: int) -> list[tuple[int, int]]:
     """Column runs [start, end) in x0..x1 where vertical ink covers the band between two rules.
 
     ``sums`` is ``cv2.integral`` of the vertical-stroke mask as 0/1 (shape (H + 1, W + 1)).
-    ``tolerance``: if given, no walls at all unless the first starts by
-    ``x0 + tolerance`` and the last ends from ``x1 - tolerance`` on (the band
-    is closed at both ends); most pairs of rules on a page fail this, and
-    are told apart before their walls are worked out.
+    No walls at all unless the first starts by ``x0 + tolerance`` and the
+    last ends from ``x1 - tolerance`` on (the band is closed at both ends);
+    most pairs of rules on a page fail this, and are told apart before their
+    walls are worked out.
     """
     y0, y1 = top.y + top.thickness, bottom.y - bottom.thickness
     if y1 - y0 < 4:
@@ -162,10 +160,9 @@ def find_walls(
     y0, y1 = min(y0, sums.shape[0] - 1), min(y1, sums.shape[0] - 1)
     band = sums[y1, start : stop + 1] - sums[y0, start : stop + 1]  # ink above y1 minus above y0, cumulative in x
     covered = np.diff(band) >= 0.85 * (y1 - y0)
-    if tolerance is not None:
-        inked = np.flatnonzero(covered)
-        if inked.size == 0 or inked[0] + start > x0 + tolerance or inked[-1] + 1 + start < x1 - tolerance:
-            return []
+    inked = np.flatnonzero(covered)
+    if inked.size == 0 or inked[0] + start > x0 + tolerance or inked[-1] + 1 + start < x1 - tolerance:
+        return []
     walls = [(a + start, b + start) for a, b in runs(covered)]
     return drop_false_walls(walls)
 

@@ -125,7 +125,7 @@ def read_page(
     h_mask, v_mask = line_masks(clean.ink)
     registration_score = None
     if template is not None:
-        registration, rects = register(clean.ink, template)
+        registration, rects = register(clean.ink, template, (h_mask, v_mask))
         registration_score = round(registration.score, 3)
         if not registration.ok:
             problem = (

@@ -54,9 +54,14 @@ def expected_boxes(template: Template) -> list[tuple[str, int, Box]]:
     return out
 
 
-def register(ink: np.ndarray, template: Template) -> tuple[Registration, list[Rect]]:
-    """Find the template-to-page transform for a cleaned page's ink mask (255 ink)."""
-    h_mask, v_mask = line_masks(ink)
+def register(
+    ink: np.ndarray, template: Template, masks: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[Registration, list[Rect]]:
+    """Find the template-to-page transform for a cleaned page's ink mask (255 ink).
+
+    ``masks``: the page's :func:`ocr.fields.line_masks`, when the caller has them already.
+    """
+    h_mask, v_mask = masks if masks is not None else line_masks(ink)
     rects = find_rects(find_rules(h_mask), v_mask)
     return register_rects(rects, template, (ink.shape[1], ink.shape[0])), rects
 
