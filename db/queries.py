@@ -83,6 +83,11 @@ def processed_sha256s(session: Session, hashes: Iterable[str]) -> set[str]:
     return found
 
 
+# The reason stored for a file whose name is not valid UTF-8: the stored path is a printable
+# form of the name, not the name, so reading it again can only fail as "file not found".
+UNREADABLE_NAME = "file name is not valid UTF-8; rename the file to read it"
+
+
 def requeue_documents(
     session: Session,
     batch_id: int | None = None,
@@ -96,11 +101,14 @@ def requeue_documents(
     since before ``stuck_before`` (their worker is gone), and, with
     ``queued``, those already ``queued`` (their messages were lost, e.g. the
     broker went down during submit).  Attempts start again from zero: the
-    user asked for another try.  Only ``batch_id`` when given.
+    user asked for another try.  Only ``batch_id`` when given.  Documents
+    failed for an undecodable file name (:data:`UNREADABLE_NAME`) stay as they
+    are: they cannot be found again under their stored path.
     """
     conditions = []
     if failed:
-        conditions.append(Document.status == "failed")
+        findable = ~func.coalesce(Document.error, "").endswith(UNREADABLE_NAME, autoescape=True)
+        conditions.append((Document.status == "failed") & findable)
     if stuck_before is not None:
         conditions.append((Document.status == "processing") & (Document.started_at < stuck_before))
     if queued:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.queries import add_documents, create_batch, fail_document, processed_sha256s
+from db.queries import UNREADABLE_NAME, add_documents, create_batch, fail_document, processed_sha256s
 from worker.config import Settings
 from worker.pipeline import Outcome, load_worker_resources, process_document
 
@@ -115,7 +115,7 @@ def record_files(factory: sessionmaker[Session], files: list[Path], name: str, t
             if document.path == path:
                 ids.append(document.id)
             else:
-                reason = f"{document.path}: file name is not valid UTF-8; rename the file to read it"
+                reason = f"{document.path}: {UNREADABLE_NAME}"
                 fail_document(session, document, reason)
         return Submission(batch.id, ids, len(hashed) - len(fresh), len(hashed), failed=len(documents) - len(ids))
 

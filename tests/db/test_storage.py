@@ -10,6 +10,7 @@ from sqlalchemy import func, inspect, select, text
 from db.engine import make_engine, upgrade_schema
 from db.models import Base, Batch, Correction, Digit, Document, Field, Page
 from db.queries import (
+    UNREADABLE_NAME,
     accept_field,
     add_documents,
     batch_status,
@@ -21,6 +22,7 @@ from db.queries import (
     glob_to_like,
     iter_results,
     processed_sha256s,
+    requeue_documents,
     results_query,
     review_queue,
     start_document,
@@ -212,6 +214,28 @@ def test_fail_document_keeps_the_reason_and_no_pages(session_factory):
         assert (document.status, document.error) == ("failed", "x.pdf: file not found")
         assert document.finished_at is not None and document.pages == []
         assert counts(session) == (0, 0, 0)
+
+
+def test_requeue_failed_skips_undecodable_names_and_resets_the_rest(session_factory):
+    with session_factory.begin() as session:
+        batch = create_batch(session, "b", None)
+        ok, missing, odd, waiting = add_documents(
+            session, batch, [(p, None, None) for p in ("ok.png", "gone.png", "scan_\\xff.png", "queued.png")]
+        )
+        ok.status = "done"
+        fail_document(session, missing, "gone.png: file not found")
+        fail_document(session, odd, f"scan_\\xff.png: {UNREADABLE_NAME}")
+        ids = {d.path: d.id for d in (ok, missing, odd, waiting)}
+    with session_factory.begin() as session:
+        assert requeue_documents(session, failed=True) == [ids["gone.png"]]
+    with session_factory() as session:
+        status = {d.path: (d.status, d.error) for d in session.scalars(select(Document))}
+    assert status == {
+        "ok.png": ("done", None),
+        "gone.png": ("queued", None),
+        "scan_\\xff.png": ("failed", f"scan_\\xff.png: {UNREADABLE_NAME}"),
+        "queued.png": ("queued", None),
+    }
 
 
 # --- results -----------------------------------------------------------------------------------
