@@ -148,7 +148,7 @@ def read_page(
         if template is None and not _looks_like_a_number(reading, region.kind):
             continue
         if template is None:
-            doubts = doubts_about_found_field(region.kind, region.bbox, clean.ink.shape, len(reading.digits), free_page)
+            doubts = doubts_about_found_field(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)
             if doubts:
                 reading = _with_reasons(reading, doubts)
         if template is not None:
@@ -350,15 +350,18 @@ def too_tall(heights: list[int], cell_height: float | None = None) -> bool:
 
 
 def doubts_about_found_field(
-    kind: str, bbox: Box, page_shape: tuple[int, int], digits: int, free_page: bool
+    kind: str, bbox: Box, page_shape: tuple[int, int], value: str, free_page: bool
 ) -> list[str]:
     """Reasons to doubt that a field found without a template is a field at all.
 
     Pure geometry: ``kind`` of field, ``bbox`` (x, y, w, h) and ``page_shape``
-    (H, W) in the same pixels; ``digits`` read in it; ``free_page``: the page
-    has no boxes, so every field is a line of free handwriting (as on a photo
-    of a note).  Printed boxes and combs are fields wherever they are; free
-    writing at the page's border may be its edge, a shadow or a punch hole.
+    (H, W) in the same pixels; ``value``: the digits read in it; ``free_page``:
+    the page has no boxes, so every field is a line of free handwriting (as on
+    a photo of a note).  Printed boxes and combs are fields wherever they are;
+    free writing at the page's border may be its edge, a shadow or a punch
+    hole.  A lone 1 outside any box is a single straight stroke, which is also
+    what the wall of a frame the field finder did not take for a number box,
+    a printed I or a stray pen stroke look like.
     """
     reasons = []
     x, y, w, h = bbox
@@ -367,8 +370,10 @@ def doubts_about_found_field(
     at_edge = x < band_x or y < band_y or x + w > width - band_x or y + h > height - band_y
     if kind == "line" and at_edge:
         reasons.append("at the page edge")
-    if free_page and digits == 1:
+    if free_page and len(value) == 1:
         reasons.append("a lone digit on a page of free writing")
+    elif kind == "line" and value == "1":
+        reasons.append("a lone 1 outside any box")
     return reasons
 
 

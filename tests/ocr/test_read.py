@@ -143,14 +143,20 @@ def test_doubts_about_cuts():
 
 def test_doubts_about_found_fields():
     page = (900, 1200)
-    assert doubts_about_found_field("line", (300, 200, 400, 80), page, 6, free_page=True) == []
-    assert doubts_about_found_field("line", (2, 300, 24, 60), page, 1, free_page=True) == [
+    assert doubts_about_found_field("line", (300, 200, 400, 80), page, "123456", free_page=True) == []
+    assert doubts_about_found_field("line", (2, 300, 24, 60), page, "7", free_page=True) == [
         "at the page edge",
         "a lone digit on a page of free writing",
     ]
-    assert doubts_about_found_field("line", (500, 300, 60, 80), page, 1, free_page=False) == []
+    assert doubts_about_found_field("line", (500, 300, 60, 80), page, "7", free_page=False) == []
+    # A lone straight stroke outside any box may be a frame's wall or a stray mark; in a box it is a 1.
+    assert doubts_about_found_field("line", (500, 300, 20, 80), page, "1", free_page=False) == [
+        "a lone 1 outside any box"
+    ]
+    assert doubts_about_found_field("box", (500, 300, 200, 80), page, "1", free_page=False) == []
+    assert doubts_about_found_field("line", (500, 300, 60, 80), page, "11", free_page=False) == []
     # Printed boxes are fields wherever they are.
-    assert doubts_about_found_field("comb", (5, 5, 400, 56), page, 8, free_page=False) == []
+    assert doubts_about_found_field("comb", (5, 5, 400, 56), page, "12345678", free_page=False) == []
 
 
 def test_a_comb_with_an_empty_cell_between_digits_goes_to_review(models, mnist):
