@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from ocr.geometry import box_iou
-from ocr.read import DigitReading, doubts_about_cuts, doubts_about_found_field, odd_pen, read_page, too_tall
+from ocr.read import (
+    DigitReading,
+    doubts_about_cuts,
+    doubts_about_found_field,
+    odd_pen,
+    read_page,
+    too_tall,
+    too_wide,
+)
 from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -139,6 +147,12 @@ def test_doubts_about_cuts():
     # Combs: trailing empty cells are normal, an empty cell between written ones is not.
     assert doubts_about_cuts([_digit(1, cell=0), _digit(2, cell=1)], cells=6) == []
     assert doubts_about_cuts([_digit(1, cell=0), _digit(2, cell=2)], cells=6) == ["empty cell between written cells"]
+
+
+def test_too_wide():
+    assert not too_wide([(0, 0, 30, 40), (40, 0, 52, 30)])  # a wide 0 among digits
+    assert too_wide([(0, 0, 30, 40), (40, 0, 70, 35)])  # a signature's arc
+    assert not too_wide([])
 
 
 def test_doubts_about_found_fields():
