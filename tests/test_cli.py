@@ -125,3 +125,17 @@ def test_augmenting_with_normalised_originals_draws_the_same_digits(mnist):
     )
     np.testing.assert_array_equal(plain, given)
     assert not np.array_equal(plain, normalize_digits(images, bright_ink=True))  # half of them were distorted
+
+
+def test_mild_share_draws_variants_closer_to_the_original_than_full_ones(mnist):
+    # TrainConfig.mild_share: writer-like variation only (small slant, rotation, warp).
+    from ocr.augment import augment_digits
+    from ocr.normalize import normalize_digits
+
+    images = mnist.x_train[:300]
+    clean = normalize_digits(images, bright_ink=True)
+    mild = augment_digits(images, np.random.default_rng(3), clean_share=0.0, mild_share=1.0)
+    full = augment_digits(images, np.random.default_rng(3), clean_share=0.0, mild_share=0.0)
+    mild_change, full_change = np.abs(mild - clean).mean(), np.abs(full - clean).mean()
+    assert 0 < mild_change < 0.8 * full_change
+    np.testing.assert_array_equal(augment_digits(images, np.random.default_rng(3), clean_share=1.0), clean)
