@@ -125,6 +125,17 @@ def test_photo_like_page_reads_lines(models, mnist):
     assert all(f.kind == "line" for f in reading.fields)
 
 
+def test_a_flourish_in_a_line_of_digits_sends_it_to_review(models, mnist):
+    page = blank()
+    for row, text in enumerate(["4096", "5213"]):
+        for i, d in enumerate(_digits(mnist, text)):
+            draw_digit(page, d, 200 + i * 75, 200 + row * 250, 90)
+    cv2.ellipse(page, (620, 500), (70, 30), 0, 180, 360, 0, 7)  # a flat arc after the second line
+    first, second = read_page(page, models).fields
+    assert first.value == "4096" and not first.needs_review
+    assert second.value.startswith("5213") and "a mark far wider than tall" in second.reasons
+
+
 def _digit(label: int, cell: int | None = None, split_margin: float | None = None) -> DigitReading:
     return DigitReading(
         bbox=(0, 0, 10, 20),
