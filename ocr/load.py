@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from ocr.cleanup import WORKING_DPI
+from ocr.cleanup import WORKING_DPI, working_scale
 from ocr.errors import (
     CorruptScanError,
     EmptyScanError,
@@ -297,4 +297,4 @@ def scanned_dpi(page) -> float:
     if best is None:
         return float(DEFAULT_PDF_DPI)
     # A finer scan is read at the working resolution anyway: render it there.
-    return max(best, 50.0) if best <= 1.5 * WORKING_DPI else float(WORKING_DPI)
+    return float(WORKING_DPI) if working_scale(best) < 1 else max(best, 50.0)
