@@ -93,15 +93,18 @@ class CnnClassifier:
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = _check_batch(batch)
-        labels, probs = self.predict_single_look(batch)
+        return self.look_again(batch, self.predict_single_look(batch)[1])
+
+    def look_again(self, batch: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The :class:`SecondLook` on ``batch`` given its single-look ``probs`` (left unchanged)."""
+        probs = probs.copy()
         look = self.second_look
         unsure = np.flatnonzero(probs.max(axis=1) < look.threshold) if look is not None else []
         if len(unsure):
             views = np.concatenate([zoom_digits(batch[unsure], scale) for scale in look.scales])
             extra = self._probabilities(views).reshape(len(look.scales), len(unsure), 10)
             probs[unsure] = (probs[unsure] + extra.sum(axis=0)) / (1 + len(look.scales))
-            labels = probs.argmax(axis=1)
-        return labels, probs
+        return probs.argmax(axis=1), probs
 
     def predict_single_look(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict` without the second look: the network alone."""
