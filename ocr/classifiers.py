@@ -7,8 +7,13 @@ labels (N,) int64 and probabilities (N, 10) float32 whose rows sum to 1.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
+import logging
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,9 +27,15 @@ from ocr.hog import HogParams, deskew_digits, hog_features
 
 MODEL_DIR = Path(__file__).parent / "models"
 CNN_FILE = "cnn.keras"
+CNN_LITE_FILE = "cnn.tflite"  # the same network for LiteRT, written beside it by training
 SVM_FILE = "svm.joblib"
 DECISION_FILE = "decision.json"
 MANIFEST_FILE = "manifest.json"
+
+log = logging.getLogger(__name__)
+
+# Threads for each LiteRT interpreter made after :func:`limit_threads` (None: LiteRT's default).
+_LITE_THREADS: dict[str, int | None] = {"threads": None}
 
 
 class DigitClassifier(Protocol):
@@ -63,33 +74,65 @@ def zoom_digits(batch: np.ndarray, scale: float) -> np.ndarray:
 
 
 class CnnClassifier:
-    """A Keras CNN called through one traced TensorFlow function.
+    """The Keras CNN, run either by LiteRT or by TensorFlow itself.
 
-    ``model.predict`` pays a large fixed cost per call; a ``tf.function`` with
-    a fixed input signature is traced once and then runs at the speed of the
-    graph, which is what a worker reading one page at a time needs.  Digits it
-    is unsure of get a :class:`SecondLook` unless ``second_look`` is None.
+    Reading runs the network through LiteRT (TensorFlow Lite's runtime and its
+    XNNPACK kernels) from the ``cnn.tflite`` that training converts from
+    ``cnn.keras``: the same weights and the same probabilities (within 1e-5),
+    computed in the calling thread without TensorFlow's executor.  On the
+    2-core development machine that made a page's CNN calls 2-3 times
+    cheaper (README, "Performance").  A worker that reads only through LiteRT
+    never imports TensorFlow.  Built from a Keras model (training, tests), the
+    classifier calls it through one traced ``tf.function`` instead, whose
+    fixed input signature avoids ``model.predict``'s large per-call cost.
+    Digits it is unsure of get a :class:`SecondLook` unless ``second_look``
+    is None.
     """
 
-    def __init__(self, model, second_look: SecondLook | None = SecondLook()) -> None:
-        import tensorflow as tf
-
-        self.model = model
+    def __init__(
+        self,
+        model=None,
+        second_look: SecondLook | None = SecondLook(),
+        *,
+        lite_model: bytes | None = None,
+        model_path: Path | None = None,
+    ) -> None:
+        if model is None and lite_model is None:
+            raise ValueError("a CNN needs a Keras model or a LiteRT model")
+        self._model = model
+        self._model_path = model_path
         self.second_look = second_look
-        self._call = tf.function(
-            lambda x: model(x, training=False),
-            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
-            reduce_retracing=True,
-        )
+        self._run = _LiteRunner(lite_model) if lite_model is not None else _KerasRunner(model)
+
+    @property
+    def engine(self) -> str:
+        """What runs the network: ``"litert"`` or ``"tensorflow"``."""
+        return self._run.engine
+
+    @property
+    def model(self):
+        """The Keras model (loaded from ``cnn.keras`` on first use when the classifier runs on LiteRT)."""
+        if self._model is None:
+            self._model = _load_keras(self._model_path)
+        return self._model
 
     @classmethod
-    def load(cls, path: Path) -> CnnClassifier:
-        _configure_tensorflow_logging()
-        import keras
+    def load(cls, path: Path, manifest: dict | None = None) -> CnnClassifier:
+        """The CNN saved at ``path`` (``cnn.keras``), run by LiteRT.
 
+        ``manifest``: the models' manifest; when it records that the
+        ``cnn.tflite`` beside ``path`` was converted from this very
+        ``cnn.keras``, that file is used.  Otherwise (no such file, or a
+        ``cnn.keras`` replaced since) the network is converted again in memory.
+        """
         if not path.is_file():
             raise ModelNotFoundError(f"CNN model not found at {path}; run `digitflow train` to create it")
-        return cls(keras.saving.load_model(path, compile=False))
+        lite = read_lite_model(path, manifest or {})
+        if lite is not None:
+            return cls(lite_model=lite, model_path=path)
+        log.warning("%s has no LiteRT copy made from it; converting it now", path)
+        model = _load_keras(path)
+        return cls(model, lite_model=convert_to_lite(model), model_path=path)
 
     def predict(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         batch = _check_batch(batch)
@@ -102,7 +145,7 @@ class CnnClassifier:
         unsure = np.flatnonzero(probs.max(axis=1) < look.threshold) if look is not None else []
         if len(unsure):
             views = np.concatenate([zoom_digits(batch[unsure], scale) for scale in look.scales])
-            extra = self._probabilities(views).reshape(len(look.scales), len(unsure), 10)
+            extra = self._run(views).reshape(len(look.scales), len(unsure), 10)
             probs[unsure] = (probs[unsure] + extra.sum(axis=0)) / (1 + len(look.scales))
         return probs.argmax(axis=1), probs
 
@@ -111,11 +154,114 @@ class CnnClassifier:
         batch = _check_batch(batch)
         if len(batch) == 0:
             return np.zeros(0, np.int64), np.zeros((0, 10), np.float32)
-        probs = self._probabilities(batch)
+        probs = self._run(batch)
         return probs.argmax(axis=1), probs
 
-    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
+
+class _KerasRunner:
+    engine = "tensorflow"
+
+    def __init__(self, model) -> None:
+        import tensorflow as tf
+
+        self._call = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec((None, 28, 28, 1), tf.float32)],
+            reduce_retracing=True,
+        )
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self._call(batch[..., None]).numpy().astype(np.float32)
+
+
+class _LiteRunner:
+    """One LiteRT interpreter; its input is resized to each batch (cheap when the size repeats)."""
+
+    engine = "litert"
+
+    def __init__(self, lite_model: bytes) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=lite_model, num_threads=_LITE_THREADS["threads"])
+        self._input = self._interpreter.get_input_details()[0]["index"]
+        self._output = self._interpreter.get_output_details()[0]["index"]
+        self._size = -1
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch[..., None], dtype=np.float32)
+        if len(x) != self._size:
+            self._interpreter.resize_tensor_input(self._input, x.shape)
+            # The first allocation creates the XNNPACK delegate, which says so on stderr.
+            with _quiet_native_stderr() if self._size < 0 else contextlib.nullcontext():
+                self._interpreter.allocate_tensors()
+            self._size = len(x)
+        self._interpreter.set_tensor(self._input, x)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).astype(np.float32)
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence what native code writes to file descriptor 2 (Python exceptions still propagate)."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr: nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _load_keras(path: Path | None):
+    if path is None or not Path(path).is_file():
+        raise ModelNotFoundError(f"CNN model not found at {path}; run `digitflow train` to create it")
+    _configure_tensorflow_logging()
+    import keras
+
+    return keras.saving.load_model(path, compile=False)
+
+
+def convert_to_lite(model) -> bytes:
+    """The Keras ``model`` as a LiteRT flatbuffer (float32, no quantisation: the same probabilities)."""
+    _configure_tensorflow_logging()
+    import tensorflow as tf
+
+    with contextlib.redirect_stdout(io.StringIO()):  # Keras prints the exported signature
+        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+
+
+def write_lite_model(model_dir: Path | str, model=None) -> dict:
+    """Write ``cnn.tflite`` beside ``cnn.keras`` in ``model_dir``; returns the record for the manifest.
+
+    ``model``: the Keras model saved there, when the caller has it loaded.
+    """
+    model_dir = Path(model_dir)
+    keras_path = model_dir / CNN_FILE
+    blob = convert_to_lite(model if model is not None else _load_keras(keras_path))
+    (model_dir / CNN_LITE_FILE).write_bytes(blob)
+    return {"file": CNN_LITE_FILE, "sha256": _sha256(blob), "from_sha256": _sha256(keras_path.read_bytes())}
+
+
+def read_lite_model(keras_path: Path, manifest: dict) -> bytes | None:
+    """The ``cnn.tflite`` beside ``keras_path`` if ``manifest`` records it as converted from that file, else None."""
+    record = manifest.get("cnn_lite") or {}
+    lite_path = keras_path.with_name(record.get("file", CNN_LITE_FILE))
+    if not lite_path.is_file():
+        return None
+    blob = lite_path.read_bytes()
+    if record.get("sha256") != _sha256(blob) or record.get("from_sha256") != _sha256(keras_path.read_bytes()):
+        return None
+    return blob
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -165,7 +311,7 @@ def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
     manifest_path = model_dir / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     return Models(
-        cnn=CnnClassifier.load(model_dir / CNN_FILE),
+        cnn=CnnClassifier.load(model_dir / CNN_FILE, manifest),
         svm=HogSvmClassifier.load(model_dir / SVM_FILE),
         rule=DecisionRule.from_json(decision_path.read_text()),
         manifest=manifest,
@@ -178,18 +324,28 @@ def _configure_tensorflow_logging() -> None:
 
 
 def limit_threads(threads: int) -> None:
-    """Size TensorFlow's and OpenCV's thread pools to ``threads`` (0: leave their defaults).
+    """Size the thread pools of LiteRT, TensorFlow, OpenCV and BLAS to ``threads`` (0: leave their defaults).
 
     A worker runs one process per core; extra threads inside each only
-    contend for the same cores.  TensorFlow accepts this only before it has
-    run its first operation; a process where it already ran keeps its pools.
+    contend for the same cores, and on a virtual machine waking an idle
+    thread for each small call costs more than the call.  TensorFlow takes
+    the setting only before it has run its first operation (an environment
+    variable if it is not imported yet); LiteRT interpreters made from now
+    on get it.
     """
     if threads <= 0:
         return
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(threads)
+    threadpool_limits(threads)
+    _LITE_THREADS["threads"] = threads
     _configure_tensorflow_logging()
+    if "tensorflow" not in sys.modules:
+        os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+        os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
+        return
     import tensorflow as tf
 
     try:

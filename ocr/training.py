@@ -21,7 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from ocr.augment import augment_digits
-from ocr.classifiers import CNN_FILE, DECISION_FILE, MANIFEST_FILE, SVM_FILE, CnnClassifier, HogSvmClassifier
+from ocr.classifiers import (
+    CNN_FILE,
+    DECISION_FILE,
+    MANIFEST_FILE,
+    SVM_FILE,
+    CnnClassifier,
+    HogSvmClassifier,
+    write_lite_model,
+)
 from ocr.decision import fit_decision_rule
 from ocr.hog import HogParams
 from ocr.mnist import Mnist
@@ -381,7 +389,8 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
 
     rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report)
 
-    _save_for_inference(model, out_dir / CNN_FILE)
+    bare = _save_for_inference(model, out_dir / CNN_FILE)
+    cnn_lite = write_lite_model(out_dir, bare)
     svm.save(out_dir / SVM_FILE)
     (out_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     train_seconds = time.perf_counter() - started
@@ -411,6 +420,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
         },
         "decision_rule": json.loads(rule.to_json()),
         "cnn_second_look": _second_look_record(cnn),
+        "cnn_lite": cnn_lite,
         "metrics": {"mnist_test": metrics},
     }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
@@ -424,13 +434,14 @@ def _second_look_record(cnn: CnnClassifier) -> dict | None:
     return None if look is None else {"threshold": look.threshold, "scales": list(look.scales)}
 
 
-def _save_for_inference(model, path: Path) -> None:
-    """Save the weights and architecture without the optimizer state (a third of the size)."""
+def _save_for_inference(model, path: Path):
+    """Save the weights and architecture without the optimizer state (a third of the size); returns that model."""
     import keras
 
     bare = keras.models.clone_model(model)
     bare.set_weights(model.get_weights())
     bare.save(path)
+    return bare
 
 
 def _cpu_count() -> int:

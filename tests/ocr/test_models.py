@@ -1,13 +1,19 @@
 """The shipped models load offline and meet the accuracy targets on a fixed MNIST test subset."""
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ocr.classifiers import MODEL_DIR, load_models
+from ocr.classifiers import CNN_LITE_FILE, MODEL_DIR, load_models
 from ocr.errors import ModelNotFoundError
 from ocr.evaluation import evaluate_models
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +93,63 @@ def test_second_look_revisits_only_unsure_digits(models, test_subset):
 
     x, _ = test_subset
     batch = normalize_digits(x[:300], bright_ink=True)
-    _, once = models.cnn.predict_single_look(batch)
     look = SecondLook()
-    labels, probs = CnnClassifier(models.cnn.model, second_look=look).predict(batch)
+    cnn = CnnClassifier(lite_model=(MODEL_DIR / CNN_LITE_FILE).read_bytes(), second_look=look)
+    _, once = cnn.predict_single_look(batch)
+    labels, probs = cnn.predict(batch)
     unsure = once.max(axis=1) < look.threshold
     assert unsure.any() and not unsure.all()
     np.testing.assert_array_equal(probs[~unsure], once[~unsure])
     assert not np.allclose(probs[unsure], once[unsure])
     # Each revisited digit's probabilities are the mean over its views, itself included.
-    views = [once[unsure]] + [models.cnn.predict_single_look(zoom_digits(batch[unsure], s))[1] for s in look.scales]
+    views = [once[unsure]] + [cnn.predict_single_look(zoom_digits(batch[unsure], s))[1] for s in look.scales]
     np.testing.assert_allclose(probs[unsure], np.mean(views, axis=0), atol=1e-5)
     assert (labels == probs.argmax(axis=1)).all()
-    plain_labels, plain = CnnClassifier(models.cnn.model, second_look=None).predict(batch)
+    _, plain = CnnClassifier(lite_model=(MODEL_DIR / CNN_LITE_FILE).read_bytes(), second_look=None).predict(batch)
     np.testing.assert_array_equal(plain, once)
+
+
+def test_litert_runs_the_same_network_as_keras(models, test_subset):
+    from ocr.classifiers import CnnClassifier
+    from ocr.normalize import normalize_digits
+
+    assert models.cnn.engine == "litert"
+    batch = normalize_digits(test_subset[0], bright_ink=True)
+    lite_labels, lite = models.cnn.predict_single_look(batch)
+    keras_cnn = CnnClassifier(models.cnn.model)
+    assert keras_cnn.engine == "tensorflow"
+    keras_labels, keras_probs = keras_cnn.predict_single_look(batch)
+    np.testing.assert_array_equal(lite_labels, keras_labels)
+    np.testing.assert_allclose(lite, keras_probs, atol=1e-5)
+    # Batches of other sizes resize the interpreter's input; the rows do not depend on it.
+    for size in (1, 7, 64, 7):
+        np.testing.assert_allclose(models.cnn.predict_single_look(batch[:size])[1], lite[:size], atol=1e-6)
+
+
+def test_a_worker_reads_digits_without_importing_tensorflow():
+    code = (
+        "import sys, numpy as np; from ocr.classifiers import load_models; m = load_models(); "
+        "labels, _ = m.cnn.predict(np.zeros((3, 28, 28), np.float32)); "
+        "print(m.cnn.engine, len(labels), 'tensorflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.split() == ["litert", "3", "False"]
+    assert "XNNPACK" not in done.stderr
+
+
+def test_a_replaced_cnn_is_converted_again_not_read_from_a_stale_copy(tmp_path, models, test_subset, caplog):
+    from ocr.classifiers import CNN_FILE, MANIFEST_FILE, CnnClassifier
+    from ocr.normalize import normalize_digits
+
+    for name in (CNN_FILE, CNN_LITE_FILE, MANIFEST_FILE):
+        shutil.copy(MODEL_DIR / name, tmp_path / name)
+    manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
+    (tmp_path / CNN_LITE_FILE).write_bytes(b"not the network")  # a copy that no longer matches its record
+    with caplog.at_level("WARNING", logger="ocr.classifiers"):
+        cnn = CnnClassifier.load(tmp_path / CNN_FILE, manifest)
+    assert "converting it now" in caplog.text
+    batch = normalize_digits(test_subset[0][:50], bright_ink=True)
+    np.testing.assert_allclose(cnn.predict(batch)[1], models.cnn.predict(batch)[1], atol=1e-5)
 
 
 def test_zoom_keeps_the_digit_centred():
