@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 from db.models import DOCUMENT_STATUSES, FIELD_STATUSES, Batch, Correction, Digit, Document, Field, Page
 
 if TYPE_CHECKING:  # db never imports ocr at run time; readings are duck-typed
-    from ocr.read import FieldReading, PageReading
+    from ocr.read import DigitReading, FieldReading, PageReading
 
 # Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
 _IN_CHUNK = 500
@@ -171,7 +171,18 @@ def store_reading(
     """
     _delete_results(session, document.id)
     crops = crops or {}
-    session.add_all(_page_row(document.id, page, crops) for page in pages)
+    # Core-style bulk inserts: one statement per table and page instead of an ORM
+    # object per row (the unit of work cost more than the reading's other steps).
+    for page in pages:
+        page_id = session.scalars(insert(Page).returning(Page.id), [_page_row(document.id, page)]).one()
+        if not page.fields:
+            continue
+        rows = [_field_row(document.id, page_id, f, crops.get((page.number, f.name))) for f in page.fields]
+        field_ids = session.scalars(insert(Field).returning(Field.id, sort_by_parameter_order=True), rows).all()
+        pairs = zip(field_ids, page.fields, strict=True)
+        digits = [_digit_row(i, n, d) for i, f in pairs for n, d in enumerate(f.digits)]
+        if digits:
+            session.execute(insert(Digit), digits)
     document.status = "done"
     document.error = None
     _finish(document)
@@ -191,6 +202,10 @@ def fail_document(session: Session, document: Document, reason: str) -> None:
 
 
 def _delete_results(session: Session, document_id: int) -> None:
+    # Fields hang off pages, digits and corrections off fields: no page, nothing to delete
+    # (a document's first reading, nearly always).
+    if session.scalar(select(Page.id).where(Page.document_id == document_id).limit(1)) is None:
+        return
     # Explicit deletes, children first, instead of relying on ON DELETE CASCADE
     # (SQLite only honours it with PRAGMA foreign_keys=ON); "fetch" also removes
     # the deleted rows from the session's identity map.
@@ -210,54 +225,55 @@ def _finish(document: Document) -> None:
         document.seconds = None
 
 
-def _page_row(document_id: int, page: PageReading, crops: dict[tuple[int, str], bytes]) -> Page:
-    return Page(
-        document_id=document_id,
-        number=page.number,
-        width=page.width,
-        height=page.height,
-        deskew_angle=float(page.angle),
-        registration_score=page.registration_score,
-        problems="; ".join(page.problems) or None,
-        fields=[_field_row(document_id, field, crops.get((page.number, field.name))) for field in page.fields],
-    )
+def _page_row(document_id: int, page: PageReading) -> dict[str, Any]:
+    return {
+        "document_id": document_id,
+        "number": page.number,
+        "width": page.width,
+        "height": page.height,
+        "deskew_angle": float(page.angle),
+        "registration_score": page.registration_score,
+        "problems": "; ".join(page.problems) or None,
+    }
 
 
-def _field_row(document_id: int, field: FieldReading, crop: bytes | None) -> Field:
+def _field_row(document_id: int, page_id: int, field: FieldReading, crop: bytes | None) -> dict[str, Any]:
     x, y, w, h = (int(v) for v in field.bbox)
-    return Field(
-        document_id=document_id,
-        name=field.name,
-        kind=field.kind,
-        value=field.value,
-        text=field.text,
-        confidence=float(field.confidence),
-        status="review" if field.needs_review else "accepted",
-        reasons="; ".join(field.reasons) or None,
-        bbox_x=x,
-        bbox_y=y,
-        bbox_w=w,
-        bbox_h=h,
-        crop=crop,
-        digits=[
-            Digit(
-                position=position,
-                bbox_x=int(d.bbox[0]),
-                bbox_y=int(d.bbox[1]),
-                bbox_w=int(d.bbox[2]),
-                bbox_h=int(d.bbox[3]),
-                cnn_label=int(d.cnn_label),
-                cnn_probability=float(d.cnn_prob),
-                svm_label=int(d.svm_label),
-                svm_score=float(d.svm_prob),
-                label=int(d.label),
-                confidence=float(d.confidence),
-                disagree=bool(d.disagree),
-                low_confidence=bool(d.low_confidence),
-            )
-            for position, d in enumerate(field.digits)
-        ],
-    )
+    return {
+        "page_id": page_id,
+        "document_id": document_id,
+        "name": field.name,
+        "kind": field.kind,
+        "value": field.value,
+        "text": field.text,
+        "confidence": float(field.confidence),
+        "status": "review" if field.needs_review else "accepted",
+        "reasons": "; ".join(field.reasons) or None,
+        "bbox_x": x,
+        "bbox_y": y,
+        "bbox_w": w,
+        "bbox_h": h,
+        "crop": crop,
+    }
+
+
+def _digit_row(field_id: int, position: int, d: DigitReading) -> dict[str, Any]:
+    return {
+        "field_id": field_id,
+        "position": position,
+        "bbox_x": int(d.bbox[0]),
+        "bbox_y": int(d.bbox[1]),
+        "bbox_w": int(d.bbox[2]),
+        "bbox_h": int(d.bbox[3]),
+        "cnn_label": int(d.cnn_label),
+        "cnn_probability": float(d.cnn_prob),
+        "svm_label": int(d.svm_label),
+        "svm_score": float(d.svm_prob),
+        "label": int(d.label),
+        "confidence": float(d.confidence),
+        "disagree": bool(d.disagree),
+        "low_confidence": bool(d.low_confidence),
+    }
 
 
 # --- results -----------------------------------------------------------------------------------

@@ -63,12 +63,13 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     fields = group_rects(rects, writing_height(marks, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = np.zeros_like(ink)
-    for x, y, w, h in [r.outer for r in rects] + [f.bbox for f in fields]:
+    used_boxes = [r.outer for r in rects] + [f.bbox for f in fields]
+    for x, y, w, h in used_boxes:
         used[y : y + h, x : x + w] = 255
     if fields:
-        fields += find_underline_fields(marks, rules, used)
+        fields += find_underline_fields(marks, rules, used, used_boxes)
     else:
-        fields = find_text_lines(handwriting, marks, used)
+        fields = find_text_lines(handwriting, marks, used, used_boxes)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
@@ -347,11 +348,14 @@ def long_components(mask: np.ndarray, stat: int, min_length: int, components: Co
     return out
 
 
-def find_text_lines(handwriting: np.ndarray, components: Components, used: np.ndarray) -> list[FieldRegion]:
+def find_text_lines(
+    handwriting: np.ndarray, components: Components, used: np.ndarray, used_boxes: list[Box] | None = None
+) -> list[FieldRegion]:
     """Lines of handwriting on a page without boxes, each as one ``line`` field.
 
     ``handwriting``: the page's ink without ruled lines, ``components`` its
-    labelling; ``used``: the pixels inside any box.  Marks much smaller than
+    labelling; ``used``: the pixels inside any box (``used_boxes``: those
+    boxes, when known; see :func:`stroke_components_outside`).  Marks much smaller than
     the page's typical character, anything touching the page edge, and
     hairlines (the paper's edge or a shadow's border in a photo) start no line.
     """
@@ -359,7 +363,7 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: np.nd
     height, width = handwriting.shape
     marks = [
         c
-        for c in stroke_components_outside(components, used, drop=thin)
+        for c in stroke_components_outside(components, used, drop=thin, used_boxes=used_boxes)
         if c[0] > 0 and c[1] > 0 and c[0] + c[2] < width and c[1] + c[3] < height
     ]
     if not marks:
@@ -369,17 +373,21 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: np.nd
     return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in group_lines(characters)]
 
 
-def find_underline_fields(components: Components, rules: list[Rule], used: np.ndarray) -> list[FieldRegion]:
+def find_underline_fields(
+    components: Components, rules: list[Rule], used: np.ndarray, used_boxes: list[Box] | None = None
+) -> list[FieldRegion]:
     """Handwriting standing on a printed rule that is not part of a box.
 
     ``components``: the labelling of the page's ink without ruled lines;
-    ``used``: the pixels inside any box.
+    ``used``: the pixels inside any box (``used_boxes``: those boxes, when
+    known; see :func:`stroke_components_outside`).
     """
     free_rules = [r for r in rules if not used[max(0, r.y - 2) : r.y + 3, r.x0 : r.x1].any()]
     if not free_rules:
         return []
     # No stray walls: marks much taller than wide.
-    marks = [c for c in stroke_components_outside(components, used) if c[3] <= 6 * c[2] or c[3] < 60]
+    outside = stroke_components_outside(components, used, used_boxes=used_boxes)
+    marks = [c for c in outside if c[3] <= 6 * c[2] or c[3] < 60]
     fields: list[FieldRegion] = []
     for rule in free_rules:
         above = [
@@ -451,7 +459,11 @@ def _stroke_rows(stats: np.ndarray, min_height: int) -> list[Box]:
 
 
 def stroke_components_outside(
-    components: Components, used: np.ndarray, min_height: int = 12, drop: np.ndarray | None = None
+    components: Components,
+    used: np.ndarray,
+    min_height: int = 12,
+    drop: np.ndarray | None = None,
+    used_boxes: list[Box] | None = None,
 ) -> list[Box]:
     """:func:`stroke_components` of a labelled mask once the ``used`` pixels are cleared from it.
 
@@ -459,23 +471,51 @@ def stroke_components_outside(
     box, one whose box lies wholly under ``used`` vanishes, and only the few
     that ``used`` cuts are labelled again, each within its own box.
     ``drop``: labels (a bool per label) to leave out altogether.
+    ``used_boxes``: the boxes ``used`` is the union of, when the caller has
+    them; which components they touch is then worked out from the boxes
+    instead of a running sum over the whole page (the same result).
     """
     count, labels, stats, _ = components
     if count <= 1:
         return []
-    sums = cv2.integral((used > 0).view(np.uint8))
     x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
-    covered = sums[y + h, x + w] - sums[y, x + w] - sums[y + h, x] + sums[y, x]
+    if used_boxes is None:
+        sums = cv2.integral((used > 0).view(np.uint8))
+        covered = sums[y + h, x + w] - sums[y, x + w] - sums[y + h, x] + sums[y, x]
+        touched, inside = covered > 0, covered == w * h
+    else:
+        touched, inside = _touched_and_inside(x, y, w, h, used_boxes, used.shape)
     wanted = np.ones(count - 1, bool) if drop is None else ~drop[1:]
-    clear = wanted & (covered == 0)
+    clear = wanted & ~touched
     boxes = _stroke_rows(stats[1:][clear], min_height)
-    for i in (np.flatnonzero(wanted & (covered > 0) & (covered < w * h)) + 1).tolist():
+    # Those cut by ``used`` (or lying under several of its boxes at once) are looked at pixel by pixel.
+    for i in (np.flatnonzero(wanted & touched & ~inside) + 1).tolist():
         bx, by, bw, bh = (int(v) for v in stats[i, :4])
         window = (labels[by : by + bh, bx : bx + bw] == i) & (used[by : by + bh, bx : bx + bw] == 0)
         if window.any():
             pieces = stroke_components(window.view(np.uint8) * np.uint8(255), min_height)
             boxes += [(px + bx, py + by, pw, ph) for px, py, pw, ph in pieces]
     return boxes
+
+
+def _touched_and_inside(
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, boxes: list[Box], shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each box (x, y, w, h): does it share a pixel with any of ``boxes``, does it lie inside one of them.
+
+    ``boxes`` are clipped to an image of ``shape`` first, as filling them into a mask does.
+    """
+    if not boxes:
+        return np.zeros(len(x), bool), np.zeros(len(x), bool)
+    b = np.array(boxes, np.int64).reshape(-1, 4)
+    bx0, by0 = np.clip(b[:, 0], 0, shape[1]), np.clip(b[:, 1], 0, shape[0])
+    bx1, by1 = np.clip(b[:, 0] + b[:, 2], 0, shape[1]), np.clip(b[:, 1] + b[:, 3], 0, shape[0])
+    real = (bx1 > bx0) & (by1 > by0)
+    bx0, by0, bx1, by1 = (v[real][None, :] for v in (bx0, by0, bx1, by1))
+    x0, y0, x1, y1 = x[:, None], y[:, None], (x + w)[:, None], (y + h)[:, None]
+    touched = ((x0 < bx1) & (bx0 < x1) & (y0 < by1) & (by0 < y1)).any(axis=1)
+    inside = ((x0 >= bx0) & (x1 <= bx1) & (y0 >= by0) & (y1 <= by1)).any(axis=1)
+    return touched, inside
 
 
 def group_lines(components: list[Box]) -> list[Box]:

@@ -176,18 +176,28 @@ def test_components_outside_used_boxes_match_labelling_the_cleared_mask_again():
         cv2.line(mask, (x0, y0), (x0 + int(rng.integers(-40, 40)), y0 + int(rng.integers(5, 60))), 255, 7)
     cv2.line(mask, (0, 390), (599, 392), 255, 1)  # a hairline
     used = np.zeros_like(mask)
-    for x, y, w, h in ((50, 40, 120, 80), (300, 200, 200, 150), (0, 0, 30, 400)):
+    # Two boxes side by side cover some strokes only together; one runs off the page.
+    used_boxes = [(50, 40, 120, 80), (300, 200, 100, 150), (400, 200, 100, 150), (0, 0, 30, 400), (560, 300, 90, 200)]
+    for x, y, w, h in used_boxes:
         used[y : y + h, x : x + w] = 255
     components = label_components(mask)
     cleared = mask.copy()
     cleared[used > 0] = 0
-    assert sorted(stroke_components_outside(components, used)) == sorted(stroke_components(cleared))
+    expected = sorted(stroke_components(cleared))
+    assert sorted(stroke_components_outside(components, used)) == expected
+    assert sorted(stroke_components_outside(components, used, used_boxes=used_boxes)) == expected
+    assert sorted(stroke_components_outside(components, np.zeros_like(used), used_boxes=[])) == sorted(
+        stroke_components(mask)
+    )
 
     thin = hairline_components(mask, components)
     assert thin.sum() == 1
     without = cleared.copy()
     without[np.isin(components[1], np.flatnonzero(thin))] = 0
     assert sorted(stroke_components_outside(components, used, drop=thin)) == sorted(stroke_components(without))
+    assert sorted(stroke_components_outside(components, used, drop=thin, used_boxes=used_boxes)) == sorted(
+        stroke_components(without)
+    )
     assert len(stroke_components(without)) < len(stroke_components(cleared))
 
 
