@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     task_time_limit: int = 300
     visibility_timeout: int = 3600
     concurrency: int = 0  # worker pool processes; 0: one per core
-    threads: int = 1  # TensorFlow and OpenCV threads per worker process (0: their defaults)
+    threads: int = 1  # LiteRT, OpenCV, BLAS (and TensorFlow) threads per worker process (0: their defaults)
     # A document whose worker died this many times (killed, out of memory, over the
     # hard time limit) is marked failed instead of being handed out once more.
     max_attempts: int = 3

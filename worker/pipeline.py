@@ -63,7 +63,7 @@ class WorkerResources:
 def load_worker_resources(settings: Settings, limit_threads: bool = True) -> WorkerResources:
     """Load the models and open the database for one worker process.
 
-    ``limit_threads``: size TensorFlow's and OpenCV's pools to
+    ``limit_threads``: size the LiteRT, OpenCV and BLAS pools to
     ``settings.threads`` first (a process per core: more threads only contend).
     """
     from ocr import classifiers
