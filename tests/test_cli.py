@@ -1,5 +1,6 @@
 """The CLI through typer's CliRunner: exit codes, output a user reads, JSON a script reads."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -72,6 +73,9 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     assert manifest["cnn_second_look"] == {"threshold": 0.99, "scales": [0.9, 1.1]}
     loaded = load_models(tmp_path)
     assert loaded.manifest["metrics"]["mnist_test"]["digits"] == 300
+    # the LiteRT copy is written beside the Keras model, recorded, and is what reading runs
+    assert (tmp_path / manifest["cnn_lite"]["file"]).is_file() and loaded.cnn.engine == "litert"
+    assert manifest["cnn_lite"]["from_sha256"] == hashlib.sha256((tmp_path / "cnn.keras").read_bytes()).hexdigest()
     assert manifest["training_data"]["validation"]["size"] == 300
     labels, _ = loaded.cnn.predict(np.zeros((2, 28, 28), np.float32))
     assert labels.shape == (2,)
