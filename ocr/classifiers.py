@@ -81,8 +81,10 @@ class CnnClassifier:
     ``cnn.keras``: the same weights and the same probabilities (within 1e-5),
     computed in the calling thread without TensorFlow's executor.  On the
     2-core development machine that made a page's CNN calls 2-3 times
-    cheaper (README, "Performance").  A worker that reads only through LiteRT
-    never imports TensorFlow.  Built from a Keras model (training, tests), the
+    cheaper (docs/performance.md, "This round (LiteRT, bulk inserts)").  A
+    worker that reads only through LiteRT never imports TensorFlow.  A
+    LiteRT interpreter serves one thread at a time: one classifier per
+    worker process (or thread), as :func:`load_models` is used.  Built from a Keras model (training, tests), the
     classifier calls it through one traced ``tf.function`` instead, whose
     fixed input signature avoids ``model.predict``'s large per-call cost.
     Digits it is unsure of get a :class:`SecondLook` unless ``second_look``

@@ -65,7 +65,7 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     used = np.zeros_like(ink)
     used_boxes = [r.outer for r in rects] + [f.bbox for f in fields]
     for x, y, w, h in used_boxes:
-        used[y : y + h, x : x + w] = 255
+        used[max(0, y) : y + h, max(0, x) : x + w] = 255  # clipped, as stroke_components_outside clips them
     if fields:
         fields += find_underline_fields(marks, rules, used, used_boxes)
     else:
