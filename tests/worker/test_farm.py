@@ -150,11 +150,12 @@ def _wait_until_finished(farm, timeout: float = 300) -> list[dict]:
     raise AssertionError(f"batch not finished in {timeout} s: {rows}")
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
+def _wait_for(condition, timeout: float, what: str):
+    """The first true value of ``condition()``, polled every 0.2 s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if condition():
-            return
+        if value := condition():
+            return value
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -257,18 +258,20 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(farm, scans, exp
         _send(farm, document_id)
 
     a = farm.start_worker("a", concurrency=1)
+
+    def in_processing(other_than: int | None = None) -> tuple[int, list[int]] | None:
+        # The pool first (pgrep is the slow part), then the document, then the kill at once:
+        # a document takes a fraction of a second, so a second look could find it finished.
+        children = _children(a.pid)
+        documents = [i for i in _processing(farm.url) if i != other_than]
+        return (documents[0], children) if children and documents else None
+
     # 1. Kill the pool process in the middle of a document: the message goes straight back to the queue.
-    _wait_for(lambda: bool(_processing(farm.url)) and bool(_children(a.pid)), 120, "a document in processing")
-    first_victim = _processing(farm.url)[0]
-    for child in _children(a.pid):
+    first_victim, children = _wait_for(in_processing, 120, "a document in processing")
+    for child in children:
         os.kill(child, signal.SIGKILL)
     # 2. Kill the whole worker (main process and pool) in the middle of another document.
-    _wait_for(
-        lambda: any(i != first_victim for i in _processing(farm.url)) and bool(_children(a.pid)),
-        120,
-        "a second document in processing",
-    )
-    second_victim = next(i for i in _processing(farm.url) if i != first_victim)
+    second_victim, _ = _wait_for(lambda: in_processing(first_victim), 120, "a second document in processing")
     os.killpg(a.pid, signal.SIGKILL)
     a.wait()
     assert second_victim in _processing(farm.url)
