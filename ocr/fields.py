@@ -62,14 +62,11 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
     fields = group_rects(rects, writing_height(marks, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
-    used = np.zeros_like(ink)
-    used_boxes = [r.outer for r in rects] + [f.bbox for f in fields]
-    for x, y, w, h in used_boxes:
-        used[max(0, y) : y + h, max(0, x) : x + w] = 255  # clipped, as stroke_components_outside clips them
+    used = [r.outer for r in rects] + [f.bbox for f in fields]
     if fields:
-        fields += find_underline_fields(marks, rules, used, used_boxes)
+        fields += find_underline_fields(marks, rules, used)
     else:
-        fields = find_text_lines(handwriting, marks, used, used_boxes)
+        fields = find_text_lines(handwriting, marks, used)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
@@ -348,14 +345,11 @@ def long_components(mask: np.ndarray, stat: int, min_length: int, components: Co
     return out
 
 
-def find_text_lines(
-    handwriting: np.ndarray, components: Components, used: np.ndarray, used_boxes: list[Box] | None = None
-) -> list[FieldRegion]:
+def find_text_lines(handwriting: np.ndarray, components: Components, used: list[Box]) -> list[FieldRegion]:
     """Lines of handwriting on a page without boxes, each as one ``line`` field.
 
     ``handwriting``: the page's ink without ruled lines, ``components`` its
-    labelling; ``used``: the pixels inside any box (``used_boxes``: those
-    boxes, when known; see :func:`stroke_components_outside`).  Marks much smaller than
+    labelling; ``used``: the boxes whose pixels are no free line.  Marks much smaller than
     the page's typical character, anything touching the page edge, and
     hairlines (the paper's edge or a shadow's border in a photo) start no line.
     """
@@ -363,7 +357,7 @@ def find_text_lines(
     height, width = handwriting.shape
     marks = [
         c
-        for c in stroke_components_outside(components, used, drop=thin, used_boxes=used_boxes)
+        for c in stroke_components_outside(components, used, drop=thin)
         if c[0] > 0 and c[1] > 0 and c[0] + c[2] < width and c[1] + c[3] < height
     ]
     if not marks:
@@ -373,21 +367,21 @@ def find_text_lines(
     return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in group_lines(characters)]
 
 
-def find_underline_fields(
-    components: Components, rules: list[Rule], used: np.ndarray, used_boxes: list[Box] | None = None
-) -> list[FieldRegion]:
+def find_underline_fields(components: Components, rules: list[Rule], used: list[Box]) -> list[FieldRegion]:
     """Handwriting standing on a printed rule that is not part of a box.
 
     ``components``: the labelling of the page's ink without ruled lines;
-    ``used``: the pixels inside any box (``used_boxes``: those boxes, when
-    known; see :func:`stroke_components_outside`).
+    ``used``: the boxes (read or not) whose rules are no underlines.
     """
-    free_rules = [r for r in rules if not used[max(0, r.y - 2) : r.y + 3, r.x0 : r.x1].any()]
+    shape = components[1].shape
+    # A rule is free when the band of rows around it shares no pixel with a used box.
+    bands = np.array([(r.x0, max(0, r.y - 2), r.x1 - r.x0, r.y + 3 - max(0, r.y - 2)) for r in rules], np.int64)
+    touched, _ = _touched_and_inside(*bands.reshape(-1, 4).T, used, shape)
+    free_rules = [r for r, t in zip(rules, touched, strict=True) if not t]
     if not free_rules:
         return []
     # No stray walls: marks much taller than wide.
-    outside = stroke_components_outside(components, used, used_boxes=used_boxes)
-    marks = [c for c in outside if c[3] <= 6 * c[2] or c[3] < 60]
+    marks = [c for c in stroke_components_outside(components, used) if c[3] <= 6 * c[2] or c[3] < 60]
     fields: list[FieldRegion] = []
     for rule in free_rules:
         above = [
@@ -401,7 +395,7 @@ def find_underline_fields(
         if not above:
             continue
         for box in group_lines(above):
-            region = FieldRegion("line", _pad(box, 8, used.shape))
+            region = FieldRegion("line", _pad(box, 8, shape))
             if all(box_iou(region.bbox, f.bbox) < 0.5 for f in fields):
                 fields.append(region)
     return fields
@@ -459,39 +453,30 @@ def _stroke_rows(stats: np.ndarray, min_height: int) -> list[Box]:
 
 
 def stroke_components_outside(
-    components: Components,
-    used: np.ndarray,
-    min_height: int = 12,
-    drop: np.ndarray | None = None,
-    used_boxes: list[Box] | None = None,
+    components: Components, used: list[Box], min_height: int = 12, drop: np.ndarray | None = None
 ) -> list[Box]:
-    """:func:`stroke_components` of a labelled mask once the ``used`` pixels are cleared from it.
+    """:func:`stroke_components` of a labelled mask once the pixels of the ``used`` boxes are cleared from it.
 
-    The page is not labelled again: a component clear of ``used`` keeps its
-    box, one whose box lies wholly under ``used`` vanishes, and only the few
-    that ``used`` cuts are labelled again, each within its own box.
+    The page is not labelled again: a component clear of the boxes keeps its
+    box, one lying inside a box vanishes, and only the few that the boxes
+    cut (or that lie under several at once) are labelled again, each within
+    its own box.  Boxes reaching past the page are clipped to it.
     ``drop``: labels (a bool per label) to leave out altogether.
-    ``used_boxes``: the boxes ``used`` is the union of, when the caller has
-    them; which components they touch is then worked out from the boxes
-    instead of a running sum over the whole page (the same result).
     """
     count, labels, stats, _ = components
     if count <= 1:
         return []
     x, y, w, h = (stats[1:, i].astype(np.int64) for i in range(4))
-    if used_boxes is None:
-        sums = cv2.integral((used > 0).view(np.uint8))
-        covered = sums[y + h, x + w] - sums[y, x + w] - sums[y + h, x] + sums[y, x]
-        touched, inside = covered > 0, covered == w * h
-    else:
-        touched, inside = _touched_and_inside(x, y, w, h, used_boxes, used.shape)
+    touched, inside = _touched_and_inside(x, y, w, h, used, labels.shape)
     wanted = np.ones(count - 1, bool) if drop is None else ~drop[1:]
     clear = wanted & ~touched
     boxes = _stroke_rows(stats[1:][clear], min_height)
-    # Those cut by ``used`` (or lying under several of its boxes at once) are looked at pixel by pixel.
     for i in (np.flatnonzero(wanted & touched & ~inside) + 1).tolist():
         bx, by, bw, bh = (int(v) for v in stats[i, :4])
-        window = (labels[by : by + bh, bx : bx + bw] == i) & (used[by : by + bh, bx : bx + bw] == 0)
+        free = np.ones((bh, bw), bool)  # this component's box, less the used boxes' pixels
+        for x0, y0, x1, y1 in zip(*_clipped(used, labels.shape), strict=True):
+            free[max(0, y0 - by) : max(0, y1 - by), max(0, x0 - bx) : max(0, x1 - bx)] = False
+        window = (labels[by : by + bh, bx : bx + bw] == i) & free
         if window.any():
             pieces = stroke_components(window.view(np.uint8) * np.uint8(255), min_height)
             boxes += [(px + bx, py + by, pw, ph) for px, py, pw, ph in pieces]
@@ -503,19 +488,22 @@ def _touched_and_inside(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each box (x, y, w, h): does it share a pixel with any of ``boxes``, does it lie inside one of them.
 
-    ``boxes`` are clipped to an image of ``shape`` first, as filling them into a mask does.
+    ``boxes`` are clipped to an image of ``shape`` first (:func:`_clipped`).
     """
-    if not boxes:
-        return np.zeros(len(x), bool), np.zeros(len(x), bool)
-    b = np.array(boxes, np.int64).reshape(-1, 4)
-    bx0, by0 = np.clip(b[:, 0], 0, shape[1]), np.clip(b[:, 1], 0, shape[0])
-    bx1, by1 = np.clip(b[:, 0] + b[:, 2], 0, shape[1]), np.clip(b[:, 1] + b[:, 3], 0, shape[0])
-    real = (bx1 > bx0) & (by1 > by0)
-    bx0, by0, bx1, by1 = (v[real][None, :] for v in (bx0, by0, bx1, by1))
+    bx0, by0, bx1, by1 = (v[None, :] for v in _clipped(boxes, shape))
     x0, y0, x1, y1 = x[:, None], y[:, None], (x + w)[:, None], (y + h)[:, None]
     touched = ((x0 < bx1) & (bx0 < x1) & (y0 < by1) & (by0 < y1)).any(axis=1)
     inside = ((x0 >= bx0) & (x1 <= bx1) & (y0 >= by0) & (y1 <= by1)).any(axis=1)
     return touched, inside
+
+
+def _clipped(boxes: list[Box], shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """``boxes`` (x, y, w, h) clipped to an image of ``shape``, as (x0, y0, x1, y1) arrays; empty ones left out."""
+    b = np.array(boxes, np.int64).reshape(-1, 4)
+    x0, y0 = np.clip(b[:, 0], 0, shape[1]), np.clip(b[:, 1], 0, shape[0])
+    x1, y1 = np.clip(b[:, 0] + b[:, 2], 0, shape[1]), np.clip(b[:, 1] + b[:, 3], 0, shape[0])
+    real = (x1 > x0) & (y1 > y0)
+    return x0[real], y0[real], x1[real], y1[real]
 
 
 def group_lines(components: list[Box]) -> list[Box]:

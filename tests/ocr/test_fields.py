@@ -184,20 +184,14 @@ def test_components_outside_used_boxes_match_labelling_the_cleared_mask_again():
     cleared = mask.copy()
     cleared[used > 0] = 0
     expected = sorted(stroke_components(cleared))
-    assert sorted(stroke_components_outside(components, used)) == expected
-    assert sorted(stroke_components_outside(components, used, used_boxes=used_boxes)) == expected
-    assert sorted(stroke_components_outside(components, np.zeros_like(used), used_boxes=[])) == sorted(
-        stroke_components(mask)
-    )
+    assert sorted(stroke_components_outside(components, used_boxes)) == expected
+    assert sorted(stroke_components_outside(components, [])) == sorted(stroke_components(mask))
 
     thin = hairline_components(mask, components)
     assert thin.sum() == 1
     without = cleared.copy()
     without[np.isin(components[1], np.flatnonzero(thin))] = 0
-    assert sorted(stroke_components_outside(components, used, drop=thin)) == sorted(stroke_components(without))
-    assert sorted(stroke_components_outside(components, used, drop=thin, used_boxes=used_boxes)) == sorted(
-        stroke_components(without)
-    )
+    assert sorted(stroke_components_outside(components, used_boxes, drop=thin)) == sorted(stroke_components(without))
     assert len(stroke_components(without)) < len(stroke_components(cleared))
 
 
