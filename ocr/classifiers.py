@@ -84,11 +84,11 @@ class CnnClassifier:
     cheaper (docs/performance.md, "This round (LiteRT, bulk inserts)").  A
     worker that reads only through LiteRT never imports TensorFlow.  A
     LiteRT interpreter serves one thread at a time: one classifier per
-    worker process (or thread), as :func:`load_models` is used.  Built from a Keras model (training, tests), the
-    classifier calls it through one traced ``tf.function`` instead, whose
-    fixed input signature avoids ``model.predict``'s large per-call cost.
-    Digits it is unsure of get a :class:`SecondLook` unless ``second_look``
-    is None.
+    worker process (or thread), as :func:`load_models` is used.  Built from
+    a Keras model (training, tests), the classifier calls it through one
+    traced ``tf.function`` instead, whose fixed input signature avoids
+    ``model.predict``'s large per-call cost.  Digits it is unsure of get a
+    :class:`SecondLook` unless ``second_look`` is None.
     """
 
     def __init__(
