@@ -168,21 +168,31 @@ def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tole
 def drop_false_walls(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Remove inner "walls" that cut one box in two, such as a tall 1 written from border to border.
 
-    A wall goes when the two cells beside it are each under 0.7 of the typical
-    cell width and together make about one cell.
+    A wall may go when the two cells beside it together make about one cell
+    and either both are under 0.7 of the typical cell width or the wall is
+    under half as thick as the walls usually are (a pen stroke among printed
+    walls; written off-centre, a 1 leaves one wide part of its box).  In a row
+    of separate boxes the narrow slot between two boxes passes the first test
+    too, beside the wall of a box holding a 1: of the walls that may go, the
+    thinnest goes first, then the one whose removal leaves a cell closest to
+    the typical width.
     """
     walls = list(walls)
     while len(walls) > 2:
         cells = [walls[i + 1][0] - walls[i][1] for i in range(len(walls) - 1)]
         typical = float(np.percentile(cells, 75))
+        usual_thickness = float(np.median([end - start for start, end in walls]))
+        candidates = []
         for i in range(1, len(walls) - 1):
             left, right = cells[i - 1], cells[i]
             joined = walls[i + 1][0] - walls[i - 1][1]
-            if left < 0.7 * typical and right < 0.7 * typical and joined <= 1.25 * typical:
-                del walls[i]
-                break
-        else:
+            thickness = walls[i][1] - walls[i][0]
+            narrow = left < 0.7 * typical and right < 0.7 * typical
+            if joined <= 1.25 * typical and (narrow or thickness <= 0.5 * usual_thickness):
+                candidates.append((thickness, abs(joined - typical), i))
+        if not candidates:
             return walls
+        del walls[min(candidates)[2]]
     return walls
 
 

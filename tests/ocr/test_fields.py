@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ocr.cleanup import clean_page, estimate_skew, fit_segment_angle, normalize_illumination, working_scale
-from ocr.fields import Rect, find_fields, group_rects, hairlines, merge_lines, runs
+from ocr.fields import Rect, drop_false_walls, find_fields, group_rects, hairlines, merge_lines, runs
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
 
@@ -78,6 +78,32 @@ def test_separate_boxes_in_a_row_form_one_comb():
     draw_comb(page, 100, 200, 5, gap=12)
     fields = find_fields(clean_page(page).ink)
     assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 5)]
+
+
+@pytest.mark.parametrize("offset", [-8, 0, 8])
+def test_a_tall_1_in_a_row_of_separate_boxes_keeps_the_row_whole(offset):
+    # A 1 written from border to border looks like a wall; beside it, the slot between two
+    # boxes makes narrow "cells" too, and the box's own wall must not be the one dropped.
+    # (Boxes this close share their top and bottom rules once scanned, as on the sample forms.)
+    page = blank()
+    draw_comb(page, 100, 200, 8, cell_w=50, cell_h=56, gap=6)
+    for cell in (0, 3):
+        x = 100 + cell * 56 + 25 + offset
+        cv2.line(page, (x, 202), (x, 254), 0, 1)
+    fields = find_fields(clean_page(page).ink)
+    assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 8)]
+    assert [c[0] for c in fields[0].cells] == pytest.approx([102 + 56 * i for i in range(8)], abs=3)
+
+
+def test_false_walls_go_and_box_walls_stay():
+    # Separate boxes 30 px wide with 5 px walls and 6 px slots; a 1 px pen stroke in the second box.
+    walls = [(0, 5), (35, 40), (46, 51), (60, 61), (81, 86), (92, 97), (127, 132)]
+    assert drop_false_walls(walls) == [(0, 5), (35, 40), (46, 51), (81, 86), (92, 97), (127, 132)]
+    # A regular comb keeps every wall.
+    regular = [(0, 3), (40, 43), (80, 83), (120, 123)]
+    assert drop_false_walls(regular) == regular
+    # Adjacent boxes: a centred stroke as thick as the walls still goes (both halves narrow).
+    assert drop_false_walls([(0, 3), (40, 43), (60, 63), (80, 83), (120, 123)]) == regular
 
 
 def test_lines_of_digits_on_a_page_without_boxes(mnist):
