@@ -156,8 +156,14 @@ def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tole
     pad = 3
     start, stop = max(0, x0 - pad), min(sums.shape[1] - 1, x1 + pad)
     y0, y1 = min(y0, sums.shape[0] - 1), min(y1, sums.shape[0] - 1)
+    need = 0.85 * (y1 - y0)
+    # The two ends first: most pairs of rules are no box, and fail there.
+    for lo, hi in ((start, min(stop, x0 + tolerance + 1)), (max(start, x1 - tolerance - 1), stop)):
+        end = sums[y1, lo : hi + 1] - sums[y0, lo : hi + 1]
+        if not (np.diff(end) >= need).any():
+            return []
     band = sums[y1, start : stop + 1] - sums[y0, start : stop + 1]  # ink above y1 minus above y0, cumulative in x
-    covered = np.diff(band) >= 0.85 * (y1 - y0)
+    covered = np.diff(band) >= need
     inked = np.flatnonzero(covered)
     if inked.size == 0 or inked[0] + start > x0 + tolerance or inked[-1] + 1 + start < x1 - tolerance:
         return []
@@ -210,49 +216,56 @@ def _drop_nested(rects: list[Rect]) -> list[Rect]:
     box holding it, is handwriting (a 0 or the loop of a 9 drawn square), not
     a box: it goes, and the box it sits in stays.
     """
-    cells = {id(r) for r in rects if any(are_comb_neighbours(r.outer, o.outer) for o in rects if o is not r)}
-    writing = {
-        id(o)
-        for r in rects
-        for o in rects
-        if o is not r
-        and contains_box(r.outer, o.outer, 2)
-        and (id(r) in cells or (id(o) not in cells and o.outer[3] < 0.6 * r.inner[3]))
-    }
-    rects = [r for r in rects if id(r) not in writing]
-    keep = []
-    for r in rects:
-        x, y, w, h = r.outer
-        holds_other = any(
-            o is not r and contains_box(r.outer, o.outer, 2) and o.outer[2] * o.outer[3] < 0.8 * w * h for o in rects
-        )
-        if not holds_other:
-            keep.append(r)
-    return keep
+    if not rects:
+        return []
+    outer = np.array([r.outer for r in rects], np.int64)
+    inner_h = np.array([r.inner[3] for r in rects], np.int64)
+    holds = contains_boxes(outer, outer, 2)  # [r, o]: r holds o
+    np.fill_diagonal(holds, False)
+    cell = comb_neighbours(outer).any(axis=1)
+    # o is writing when a comb cell holds it, or when it is no cell and well under the height of a box holding it.
+    writing = (holds & (cell[:, None] | (~cell[None, :] & (outer[None, :, 3] < 0.6 * inner_h[:, None])))).any(axis=0)
+    kept = np.flatnonzero(~writing)
+    area = outer[kept, 2] * outer[kept, 3]
+    holds_smaller = (holds[np.ix_(kept, kept)] & (area[None, :] < 0.8 * area[:, None])).any(axis=1)
+    return [rects[i] for i in kept[~holds_smaller].tolist()]
 
 
-def contains_box(outer: Box, inner: Box, slack: int = 0) -> bool:
-    """Whether ``inner`` lies within ``outer`` (give or take ``slack`` pixels)."""
-    x, y, w, h = outer
-    ix, iy, iw, ih = inner
-    return ix >= x - slack and iy >= y - slack and ix + iw <= x + w + slack and iy + ih <= y + h + slack
+def contains_boxes(outer: np.ndarray, inner: np.ndarray, slack: int = 0) -> np.ndarray:
+    """(N, M) bool: whether box ``inner[m]`` lies within ``outer[n]`` (give or take ``slack`` pixels).
+
+    Boxes are (x, y, w, h) rows of (N, 4) and (M, 4) integer arrays.
+    """
+    o, i = np.asarray(outer, np.int64)[:, None, :], np.asarray(inner, np.int64)[None, :, :]
+    return (
+        (i[..., 0] >= o[..., 0] - slack)
+        & (i[..., 1] >= o[..., 1] - slack)
+        & (i[..., 0] + i[..., 2] <= o[..., 0] + o[..., 2] + slack)
+        & (i[..., 1] + i[..., 3] <= o[..., 1] + o[..., 3] + slack)
+    )
 
 
-def are_comb_neighbours(a: Box, b: Box) -> bool:
-    """Whether two boxes sit side by side as cells of one comb.
+def comb_neighbours(boxes: np.ndarray) -> np.ndarray:
+    """(N, N) bool, symmetric: whether two boxes (x, y, w, h rows) sit side by side as cells of one comb.
 
     They share top and bottom (within a few pixels), have similar widths and
     follow each other with a gap under half a box; adjacent boxes share a wall,
     so their outer boxes may overlap by its thickness.
     """
-    if a[0] > b[0]:
-        a, b = b, a
-    lx, ly, lw, lh = a
-    x, y, w, h = b
-    same_row = abs(y - ly) <= max(4, 0.12 * lh) and abs(h - lh) <= max(4, 0.12 * lh)
-    similar = 0.7 <= w / lw <= 1.4 and max(w, lw) <= 2.2 * h
-    close = -0.25 * lw <= x - (lx + lw) <= 0.5 * lw
-    return same_row and similar and close
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    a, c = b[:, None, :], b[None, :, :]
+    # Each pair as (left, right); a box is never its own neighbour (nor one at the same x).
+    left = np.where((a[..., 0] <= c[..., 0])[..., None], a, c)
+    right = np.where((a[..., 0] <= c[..., 0])[..., None], c, a)
+    lx, ly, lw, lh = (left[..., k] for k in range(4))
+    x, y, w, h = (right[..., k] for k in range(4))
+    tolerance = np.maximum(4, 0.12 * lh)
+    same_row = (np.abs(y - ly) <= tolerance) & (np.abs(h - lh) <= tolerance)
+    ratio = w / lw
+    similar = (ratio >= 0.7) & (ratio <= 1.4) & (np.maximum(w, lw) <= 2.2 * h)
+    gap = x - (lx + lw)
+    close = (-0.25 * lw <= gap) & (gap <= 0.5 * lw)
+    return same_row & similar & close
 
 
 def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRegion]:
@@ -264,18 +277,20 @@ def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRe
     boxes (:func:`writing_height`); a lone box cannot be much smaller.
     """
     rects = sorted(rects, key=lambda r: (r.outer[1], r.outer[0]))
-    groups: list[list[Rect]] = []
-    for r in sorted(rects, key=lambda r: r.outer[0]):
+    order = sorted(range(len(rects)), key=lambda k: rects[k].outer[0])
+    neighbours = comb_neighbours(np.array([r.outer for r in rects], np.int64).reshape(-1, 4))
+    groups: list[list[int]] = []
+    for k in order:
         for g in groups:
-            if are_comb_neighbours(g[-1].outer, r.outer):
-                g.append(r)
+            if neighbours[g[-1], k]:
+                g.append(k)
                 break
         else:
-            groups.append([r])
-    combs = [g for g in groups if len(g) >= 2]
+            groups.append([k])
+    combs = [[rects[k] for k in g] for g in groups if len(g) >= 2]
     cell_height = float(np.median([r.outer[3] for g in combs for r in g])) if combs else None
     fields = []
-    for g in groups:
+    for g in ([rects[k] for k in g] for g in groups):
         if len(g) == 1 and not is_number_box(g[0].outer, cell_height, writing):
             continue
         x0 = min(r.outer[0] for r in g)
@@ -316,14 +331,7 @@ def writing_height(components: Components, boxes: list[Box]) -> float | None:
     """
     marks = np.array(stroke_boxes(components), dtype=np.int64).reshape(-1, 4)
     if len(boxes):
-        outer = np.array(boxes, dtype=np.int64).reshape(-1, 1, 4)
-        inside = (
-            (marks[None, :, 0] >= outer[..., 0] - 2)
-            & (marks[None, :, 1] >= outer[..., 1] - 2)
-            & (marks[None, :, 0] + marks[None, :, 2] <= outer[..., 0] + outer[..., 2] + 2)
-            & (marks[None, :, 1] + marks[None, :, 3] <= outer[..., 1] + outer[..., 3] + 2)
-        )  # (boxes, marks): contains_box for every pair at once
-        marks = marks[~inside.any(axis=0)]
+        marks = marks[~contains_boxes(np.array(boxes, np.int64).reshape(-1, 4), marks, 2).any(axis=0)]
     return float(np.median(marks[:, 3])) if len(marks) else None
 
 
@@ -343,10 +351,23 @@ def long_components(mask: np.ndarray, stat: int, min_length: int, components: Co
     """Components of ``mask`` whose width (stat 2) or height (stat 3) is at least ``min_length``.
 
     ``components``: the labelling of ``mask``, when the caller has it already.
+    Without it, the page is not labelled: the components' outer borders give
+    their boxes (a sixth of the cost), and only the long ones are labelled,
+    each within its own box.
     """
-    count, labels, stats, _ = components if components is not None else label_components(mask)
-    long = np.flatnonzero(stats[1:, stat] >= min_length) + 1
     out = np.zeros_like(mask)
+    if components is None:
+        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        for contour, parent in zip(contours, hierarchy[0, :, 3] if contours else (), strict=True):
+            x, y, w, h = cv2.boundingRect(contour)
+            if parent >= 0 or (w, h)[stat - 2] < min_length:
+                continue  # a hole's border, or a short component
+            _, labels = cv2.connectedComponents(mask[y : y + h, x : x + w], connectivity=8)
+            px, py = contour[0, 0]  # a pixel of this component, on its border
+            out[y : y + h, x : x + w][labels == labels[py - y, px - x]] = 255
+        return out
+    count, labels, stats, _ = components
+    long = np.flatnonzero(stats[1:, stat] >= min_length) + 1
     # Each long component is copied within its own bounding box: a lookup over
     # every pixel of the page costs more than these few windows.
     for i in long.tolist():

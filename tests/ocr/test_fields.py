@@ -221,6 +221,60 @@ def test_components_outside_used_boxes_match_labelling_the_cleared_mask_again():
     assert len(stroke_components(without)) < len(stroke_components(cleared))
 
 
+def test_long_components_found_from_borders_match_the_labelling():
+    from ocr.fields import long_components
+    from ocr.geometry import label_components
+
+    rng = np.random.default_rng(9)
+    mask = np.zeros((500, 700), np.uint8)
+    for _ in range(80):  # strokes of many lengths, touching and crossing
+        x0, y0 = int(rng.integers(0, 680)), int(rng.integers(0, 480))
+        cv2.line(mask, (x0, y0), (x0 + int(rng.integers(-30, 30)), y0 + int(rng.integers(-150, 150))), 255, 3)
+    # A tall frame with a long stroke inside it (in its hole) and a short one.
+    cv2.rectangle(mask, (300, 20), (420, 470), 0, -1)
+    cv2.rectangle(mask, (300, 20), (420, 470), 255, 3)
+    cv2.line(mask, (360, 40), (362, 450), 255, 3)
+    cv2.line(mask, (330, 60), (331, 90), 255, 3)
+    for stat, length in ((3, 100), (2, 25), (3, 480)):
+        labelled = long_components(mask, stat, length, label_components(mask))
+        assert np.array_equal(long_components(mask, stat, length), labelled)
+    assert long_components(mask, 3, 100)[250, 361] == 255  # the stroke inside the frame
+    assert long_components(mask, 3, 100)[75, 330] == 0  # the short one
+    assert not long_components(np.zeros((50, 50), np.uint8), 3, 10).any()
+
+
+def test_box_pair_matrices_match_the_pairwise_rules():
+    from ocr.fields import comb_neighbours, contains_boxes
+
+    rng = np.random.default_rng(3)
+    # Rows of boxes of similar and different sizes, gaps and overlaps, plus odd ones.
+    boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in rng.integers([0, 0, 5, 5], [400, 60, 70, 70], (150, 4))]
+    boxes += [(100, 10, 40, 50), (140, 10, 40, 50), (200, 11, 41, 49), (100, 10, 40, 50)]
+    # Pairs on either side of each limit: a gap of half a box, widths 0.7 of each other.
+    boxes += [(500, 300, 40, 50), (560, 300, 40, 50), (621, 300, 40, 50)]  # gaps of 20 and 21
+    boxes += [(500, 400, 40, 50), (560, 400, 28, 50), (500, 500, 40, 50), (560, 500, 27, 50)]  # 0.7 and 0.675
+
+    def neighbours(a, b):  # the rule, pair by pair, in its own words
+        left, right = sorted((a, b), key=lambda box: box[0]) if a[0] != b[0] else (a, b)
+        tolerance = max(4, 0.12 * left[3])
+        same_row = abs(right[1] - left[1]) <= tolerance and abs(right[3] - left[3]) <= tolerance
+        similar = 0.7 <= right[2] / left[2] <= 1.4 and max(right[2], left[2]) <= 2.2 * right[3]
+        close = -0.25 * left[2] <= right[0] - (left[0] + left[2]) <= 0.5 * left[2]
+        return same_row and similar and close
+
+    def holds(outer, inner, slack):
+        x, y, w, h = outer
+        ix, iy, iw, ih = inner
+        return ix >= x - slack and iy >= y - slack and ix + iw <= x + w + slack and iy + ih <= y + h + slack
+
+    n = comb_neighbours(np.array(boxes))
+    assert n.tolist() == [[neighbours(a, b) for b in boxes] for a in boxes]
+    assert n.sum() > 20 and not n.diagonal().any()
+    c = contains_boxes(np.array(boxes), np.array(boxes), 2)
+    assert c.tolist() == [[holds(a, b, 2) for b in boxes] for a in boxes]
+    assert c.sum() > len(boxes)
+
+
 def test_a_page_shrunk_for_reading_maps_back_to_its_own_pixels():
     page = blank()
     draw_comb(page, 100, 100, 8)
