@@ -157,15 +157,19 @@ def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegio
     ox, oy = origin
     count, labels, stats, centroids = label_components(clean)
     segments = []
+    centre_x, centre_y, area = centroids[1:, 0], centroids[1:, 1], stats[1:, cv2.CC_STAT_AREA]
     for index, (cx, cy, cw, ch) in enumerate(region.cells):
         lx, ly = cx - ox, cy - oy
-        inside = [
-            i
-            for i in range(1, count)
-            if lx <= centroids[i][0] < lx + cw
-            and ly - 0.2 * ch <= centroids[i][1] < ly + 1.2 * ch
-            and stats[i, cv2.CC_STAT_AREA] >= max(6, 0.004 * cw * ch)
-        ]
+        inside = (
+            np.flatnonzero(
+                (lx <= centre_x)
+                & (centre_x < lx + cw)
+                & (ly - 0.2 * ch <= centre_y)
+                & (centre_y < ly + 1.2 * ch)
+                & (area >= max(6, 0.004 * cw * ch))
+            )
+            + 1
+        ).tolist()
         if not inside:
             continue
         tallest = max(max(stats[i, cv2.CC_STAT_HEIGHT], stats[i, cv2.CC_STAT_WIDTH]) for i in inside)
@@ -187,7 +191,11 @@ def _segment_of(labels: np.ndarray, stats: np.ndarray, members: list[int], origi
     x1 = max(stats[i, 0] + stats[i, 2] for i in members)
     y1 = max(stats[i, 1] + stats[i, 3] for i in members)
     window = labels[y0:y1, x0:x1]
-    crop = np.where(np.isin(window, members), 255, 0).astype(np.uint8)
+    # A digit has a few components: comparing with each costs far less than np.isin's set machinery.
+    mask = window == members[0]
+    for i in members[1:]:
+        mask |= window == i
+    crop = mask.view(np.uint8) * np.uint8(255)
     return Segment((int(x0 + origin[0]), int(y0 + origin[1]), int(x1 - x0), int(y1 - y0)), crop, **kw)
 
 
