@@ -155,7 +155,7 @@ def _expand(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
 
 def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegion) -> list[Segment]:
     ox, oy = origin
-    count, labels, stats, centroids = label_components(clean)
+    _, labels, stats, centroids = label_components(clean)
     segments = []
     centre_x, centre_y, area = centroids[1:, 0], centroids[1:, 1], stats[1:, cv2.CC_STAT_AREA]
     for index, (cx, cy, cw, ch) in enumerate(region.cells):
