@@ -157,16 +157,15 @@ def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tole
     start, stop = max(0, x0 - pad), min(sums.shape[1] - 1, x1 + pad)
     y0, y1 = min(y0, sums.shape[0] - 1), min(y1, sums.shape[0] - 1)
     need = 0.85 * (y1 - y0)
-    # The two ends first: most pairs of rules are no box, and fail there.
+    # The band must be closed at both ends: a covered column by x0 + tolerance and one ending
+    # from x1 - tolerance on.  Those two windows are checked before the whole band is worked
+    # out, since most pairs of rules are no box and fail there.
     for lo, hi in ((start, min(stop, x0 + tolerance + 1)), (max(start, x1 - tolerance - 1), stop)):
         end = sums[y1, lo : hi + 1] - sums[y0, lo : hi + 1]
         if not (np.diff(end) >= need).any():
             return []
     band = sums[y1, start : stop + 1] - sums[y0, start : stop + 1]  # ink above y1 minus above y0, cumulative in x
     covered = np.diff(band) >= need
-    inked = np.flatnonzero(covered)
-    if inked.size == 0 or inked[0] + start > x0 + tolerance or inked[-1] + 1 + start < x1 - tolerance:
-        return []
     walls = [(a + start, b + start) for a, b in runs(covered)]
     return drop_false_walls(walls)
 
@@ -521,10 +520,11 @@ def _touched_and_inside(
 
     ``boxes`` are clipped to an image of ``shape`` first (:func:`_clipped`).
     """
-    bx0, by0, bx1, by1 = (v[None, :] for v in _clipped(boxes, shape))
+    bx0, by0, bx1, by1 = _clipped(boxes, shape)
     x0, y0, x1, y1 = x[:, None], y[:, None], (x + w)[:, None], (y + h)[:, None]
     touched = ((x0 < bx1) & (bx0 < x1) & (y0 < by1) & (by0 < y1)).any(axis=1)
-    inside = ((x0 >= bx0) & (x1 <= bx1) & (y0 >= by0) & (y1 <= by1)).any(axis=1)
+    clipped = np.stack([bx0, by0, bx1 - bx0, by1 - by0], axis=1)
+    inside = contains_boxes(clipped, np.stack([x, y, w, h], axis=1)).any(axis=0)
     return touched, inside
 
 
