@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box, Components, FieldRegion, box_iou, label_components
+from ocr.geometry import Box, Components, FieldRegion, Outlines, box_iou, label_components, outline_components
 
 
 @dataclass(frozen=True)
@@ -54,11 +54,11 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     masks : the page's :func:`line_masks`, when the caller has them already.
     """
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
-    h_components = label_components(h_mask)  # labelled once: rules and long lines both come from it
-    rules = find_rules(h_mask, components=h_components)
+    h_outlines = outline_components(h_mask)  # found once: rules and long lines both come from it
+    rules = find_rules(h_mask, outlines=h_outlines)
     rects = find_rects(rules, v_mask)
     # Ink without the ruled lines, computed once: three steps below start from it.
-    handwriting = _handwriting(ink, h_mask, v_mask, h_components)
+    handwriting = _handwriting(ink, h_mask, v_mask, h_outlines)
     marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
     fields = group_rects(rects, writing_height(marks, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
@@ -83,16 +83,18 @@ def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h_mask, v_mask
 
 
-def find_rules(h_mask: np.ndarray, min_length: int = 24, components: Components | None = None) -> list[Rule]:
-    """Horizontal rules as segments, from the horizontal-stroke mask (``components``: its labelling, if known)."""
-    count, _, stats, _ = components if components is not None else label_components(h_mask)
+def find_rules(h_mask: np.ndarray, min_length: int = 24, outlines: Outlines | None = None) -> list[Rule]:
+    """Horizontal rules as segments, from the horizontal-stroke mask (``outlines``: its components, if known)."""
+    outlines = outline_components(h_mask) if outlines is None else outlines
     rules = []
-    for x, y, w, h, area in stats[1:]:
-        thickness = max(1, int(round(area / w)))
+    for i, (x, y, w, h) in enumerate(outlines.boxes.tolist()):
         # Printed rules are long for their thickness; pen strokes are short and thick.
-        if w >= min_length and h <= max(12, w // 4) and w >= 8 * thickness:
-            rules.append(Rule(int(x), int(x + w), int(y + h // 2), thickness))
-    return sorted(rules, key=lambda r: (r.y, r.x0))
+        if w < min_length or h > max(12, w // 4):
+            continue
+        thickness = max(1, round(outlines.area(i) / w))  # only the flat, long ones are counted
+        if w >= 8 * thickness:
+            rules.append(Rule(x, x + w, y + h // 2, thickness))
+    return sorted(rules, key=lambda r: (r.y, r.x0, r.x1, r.thickness))
 
 
 def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_height: int = 260) -> list[Rect]:
@@ -335,43 +337,29 @@ def writing_height(components: Components, boxes: list[Box]) -> float | None:
 
 
 def _handwriting(
-    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, h_components: Components | None = None
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, h_outlines: Outlines | None = None
 ) -> np.ndarray:
     """Ink without long ruled lines (the straight strokes of digits stay)."""
     h, w = ink.shape
     long_lines = cv2.bitwise_or(
-        long_components(h_mask, 2, max(100, w // 8), h_components), long_components(v_mask, 3, max(100, h // 8))
+        long_components(h_mask, 2, max(100, w // 8), h_outlines), long_components(v_mask, 3, max(100, h // 8))
     )
     lines = cv2.dilate(long_lines, np.ones((3, 3), np.uint8))
     return cv2.bitwise_and(ink, cv2.bitwise_not(lines))
 
 
-def long_components(mask: np.ndarray, stat: int, min_length: int, components: Components | None = None) -> np.ndarray:
+def long_components(mask: np.ndarray, stat: int, min_length: int, outlines: Outlines | None = None) -> np.ndarray:
     """Components of ``mask`` whose width (stat 2) or height (stat 3) is at least ``min_length``.
 
-    ``components``: the labelling of ``mask``, when the caller has it already.
-    Without it, the page is not labelled: the components' outer borders give
-    their boxes (a sixth of the cost), and only the long ones are labelled,
-    each within its own box.
+    ``outlines``: the components of ``mask``, when the caller has them
+    already.  The page is not labelled: the components' outer borders give
+    their boxes, and only the long ones are labelled, each within its own box.
     """
+    outlines = outline_components(mask) if outlines is None else outlines
     out = np.zeros_like(mask)
-    if components is None:
-        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-        for contour, parent in zip(contours, hierarchy[0, :, 3] if contours else (), strict=True):
-            x, y, w, h = cv2.boundingRect(contour)
-            if parent >= 0 or (w, h)[stat - 2] < min_length:
-                continue  # a hole's border, or a short component
-            _, labels = cv2.connectedComponents(mask[y : y + h, x : x + w], connectivity=8)
-            px, py = contour[0, 0]  # a pixel of this component, on its border
-            out[y : y + h, x : x + w][labels == labels[py - y, px - x]] = 255
-        return out
-    count, labels, stats, _ = components
-    long = np.flatnonzero(stats[1:, stat] >= min_length) + 1
-    # Each long component is copied within its own bounding box: a lookup over
-    # every pixel of the page costs more than these few windows.
-    for i in long.tolist():
-        x, y, w, h = (int(v) for v in stats[i, :4])
-        out[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i] = 255
+    for i in np.flatnonzero(outlines.boxes[:, stat] >= min_length).tolist():
+        x, y, w, h = (int(v) for v in outlines.boxes[i])
+        out[y : y + h, x : x + w][outlines.pixels(i)] = 255
     return out
 
 

@@ -221,11 +221,8 @@ def test_components_outside_used_boxes_match_labelling_the_cleared_mask_again():
     assert len(stroke_components(without)) < len(stroke_components(cleared))
 
 
-def test_long_components_found_from_borders_match_the_labelling():
-    from ocr.fields import long_components
-    from ocr.geometry import label_components
-
-    rng = np.random.default_rng(9)
+def _strokes_and_a_framed_stroke(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
     mask = np.zeros((500, 700), np.uint8)
     for _ in range(80):  # strokes of many lengths, touching and crossing
         x0, y0 = int(rng.integers(0, 680)), int(rng.integers(0, 480))
@@ -235,9 +232,32 @@ def test_long_components_found_from_borders_match_the_labelling():
     cv2.rectangle(mask, (300, 20), (420, 470), 255, 3)
     cv2.line(mask, (360, 40), (362, 450), 255, 3)
     cv2.line(mask, (330, 60), (331, 90), 255, 3)
+    return mask
+
+
+def test_outlines_give_the_components_of_the_labelling():
+    from ocr.geometry import label_components, outline_components
+
+    for mask in (_strokes_and_a_framed_stroke(9), _strokes_and_a_framed_stroke(10).T.copy()):
+        count, labels, stats, _ = label_components(mask)
+        outlines = outline_components(mask)
+        found = sorted((*box, outlines.area(i)) for i, box in enumerate(outlines.boxes.tolist()))
+        assert found == sorted(map(tuple, stats[1:].tolist()))
+        for i, (x, y, w, h) in enumerate(outlines.boxes.tolist()):
+            label = labels[outlines.seeds[i][1], outlines.seeds[i][0]]
+            assert np.array_equal(outlines.pixels(i), labels[y : y + h, x : x + w] == label)
+    assert outline_components(np.zeros((20, 30), np.uint8)).boxes.shape == (0, 4)
+
+
+def test_long_components_found_from_borders_match_the_labelling():
+    from ocr.fields import long_components
+    from ocr.geometry import label_components
+
+    mask = _strokes_and_a_framed_stroke(9)
+    _, labels, stats, _ = label_components(mask)
     for stat, length in ((3, 100), (2, 25), (3, 480)):
-        labelled = long_components(mask, stat, length, label_components(mask))
-        assert np.array_equal(long_components(mask, stat, length), labelled)
+        expected = np.isin(labels, np.flatnonzero(stats[1:, stat] >= length) + 1) * np.uint8(255)
+        assert np.array_equal(long_components(mask, stat, length), expected)
     assert long_components(mask, 3, 100)[250, 361] == 255  # the stroke inside the frame
     assert long_components(mask, 3, 100)[75, 330] == 0  # the short one
     assert not long_components(np.zeros((50, 50), np.uint8), 3, 10).any()
@@ -309,3 +329,16 @@ def test_only_pages_known_to_be_much_finer_than_150_dpi_are_shrunk():
     # Unknown, a camera's nominal 72 dpi and a 200-dpi scan are read as they are.
     assert [working_scale(d) for d in (None, 72, 150, 200, 225)] == [1.0] * 5
     assert working_scale(300) == 0.5 and working_scale(600) == 0.25
+
+
+def test_rules_are_long_flat_strokes_with_their_thickness():
+    from ocr.fields import Rule, find_rules
+
+    mask = np.zeros((300, 600), np.uint8)
+    mask[50:52, 20:500] = 255  # a 2 px rule
+    mask[120:125, 100:400] = 255  # a 5 px rule
+    mask[200:212, 30:90] = 255  # a short thick bar: 60 wide, 12 thick, no rule
+    mask[250:251, 10:30] = 255  # too short
+    mask[270:273, 300:560] = 255  # a rule touching a stroke that hangs below it
+    mask[273:290, 400:403] = 255  # (its box is 20 rows: the rule is placed at its middle, 280)
+    assert find_rules(mask) == [Rule(20, 500, 51, 2), Rule(100, 400, 122, 5), Rule(300, 560, 280, 3)]
