@@ -150,7 +150,10 @@ def read_page(
     free_page = all(region.kind == "line" for region in regions)
     for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
-        if template is None and not _looks_like_a_number(reading, region.kind):
+        if template is None and (
+            not _looks_like_a_number(reading, region.kind)
+            or is_edge_mark(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)
+        ):
             continue
         if template is None:
             doubts = doubts_about_found_field(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)
@@ -381,17 +384,33 @@ def doubts_about_found_field(
     a printed I or a stray pen stroke look like.
     """
     reasons = []
-    x, y, w, h = bbox
-    height, width = page_shape
-    band_x, band_y = _EDGE_BAND * width, _EDGE_BAND * height
-    at_edge = x < band_x or y < band_y or x + w > width - band_x or y + h > height - band_y
-    if kind == "line" and at_edge:
+    if kind == "line" and at_page_edge(bbox, page_shape):
         reasons.append("at the page edge")
     if free_page and len(value) == 1:
         reasons.append("a lone digit on a page of free writing")
     elif kind == "line" and value == "1":
         reasons.append("a lone 1 outside any box")
     return reasons
+
+
+def at_page_edge(bbox: Box, page_shape: tuple[int, int]) -> bool:
+    """Whether ``bbox`` (x, y, w, h) reaches into the band along the border of a page of ``page_shape`` (H, W)."""
+    x, y, w, h = bbox
+    height, width = page_shape
+    band_x, band_y = _EDGE_BAND * width, _EDGE_BAND * height
+    return x < band_x or y < band_y or x + w > width - band_x or y + h > height - band_y
+
+
+def is_edge_mark(kind: str, bbox: Box, page_shape: tuple[int, int], value: str, free_page: bool) -> bool:
+    """Whether a field found without a template is a lone mark at the border of a page of free writing.
+
+    On a photo the paper's edge, the border of a shadow or a punch hole
+    breaks into short strokes along the page's border, each read as a lone
+    1 (20 of them on one calibration photo).  A single digit there is such
+    a mark far more often than a number, so it is left out rather than
+    queued for review; a longer line at the edge is still reported, flagged.
+    """
+    return free_page and kind == "line" and len(value) == 1 and at_page_edge(bbox, page_shape)
 
 
 def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:

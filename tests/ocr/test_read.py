@@ -9,6 +9,7 @@ from ocr.read import (
     DigitReading,
     doubts_about_cuts,
     doubts_about_found_field,
+    is_edge_mark,
     odd_pen,
     read_page,
     too_tall,
@@ -195,13 +196,26 @@ def test_a_comb_with_an_empty_cell_between_digits_goes_to_review(models, mnist):
     assert "empty cell between written cells" in comb.reasons
 
 
-def test_a_lone_mark_at_the_edge_of_a_photo_goes_to_review(models, mnist):
+def test_a_lone_mark_at_the_edge_of_a_photo_is_left_out(models, mnist):
     page = blank()
     for i, d in enumerate(_digits(mnist, "4096")):
         draw_digit(page, d, 300 + i * 75, 300, 90)
     cv2.line(page, (12, 500), (14, 570), 0, 8)  # a "1" on the very edge: a shadow, a clip
+    for i, d in enumerate(_digits(mnist, "27")):  # a number at the edge is still reported, for review
+        draw_digit(page, d, page.shape[1] - 170 + i * 75, 700, 90)
     reading = read_page(page, models)
     assert [f.value for f in reading.fields if not f.needs_review] == ["4096"]
+    assert [(f.value, "at the page edge" in f.reasons) for f in reading.fields] == [("4096", False), ("27", True)]
+
+
+def test_edge_marks_are_lone_digits_at_the_border_of_a_page_of_free_writing():
+    page = (900, 1200)
+    assert is_edge_mark("line", (2, 300, 24, 60), page, "1", free_page=True)
+    assert is_edge_mark("line", (1180, 800, 15, 60), page, "7", free_page=True)
+    assert not is_edge_mark("line", (2, 300, 24, 60), page, "1", free_page=False)  # a form: flagged instead
+    assert not is_edge_mark("line", (2, 300, 80, 60), page, "17", free_page=True)
+    assert not is_edge_mark("line", (500, 300, 24, 60), page, "1", free_page=True)
+    assert not is_edge_mark("box", (2, 300, 24, 60), page, "1", free_page=True)
 
 
 def test_a_mark_far_finer_than_the_digits_is_odd():
