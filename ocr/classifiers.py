@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -272,6 +272,8 @@ class HogSvmClassifier:
 
     hog: HogParams
     svm: object  # a fitted scikit-learn classifier with predict_proba
+    # Its sums, when it is a sigmoid-calibrated linear SVM (found on first use); False: it is not.
+    _sigmoid_svms: SigmoidCalibratedSvms | bool | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: Path) -> HogSvmClassifier:
@@ -290,8 +292,71 @@ class HogSvmClassifier:
         batch = _check_batch(batch)
         if len(batch) == 0:
             return np.zeros(0, np.int64), np.zeros((0, 10), np.float32)
-        probs = self.svm.predict_proba(self.features(batch)).astype(np.float32)
+        features = self.features(batch)
+        if self._sigmoid_svms is None:
+            self._sigmoid_svms = SigmoidCalibratedSvms.of(self.svm) or False
+        if self._sigmoid_svms:
+            probs = self._sigmoid_svms.predict_proba(features)
+        else:
+            probs = self.svm.predict_proba(features)
+        probs = probs.astype(np.float32)
         return probs.argmax(axis=1), probs
+
+
+@dataclass(frozen=True)
+class SigmoidCalibratedSvms:
+    """The arithmetic of a scikit-learn ``CalibratedClassifierCV(method="sigmoid")`` over linear SVMs.
+
+    Its ``predict_proba`` validates its input about fifteen times a call,
+    which on a page's batch of some 40 digits cost ten times the arithmetic
+    (3.1 ms against 0.3).  This does the same sums: each SVM's scores, each
+    class's sigmoid, normalised over the classes, averaged over the
+    calibrated copies.  A test holds it to scikit-learn's own results.
+    """
+
+    coef: np.ndarray  # (copies, classes, features)
+    intercept: np.ndarray  # (copies, classes)
+    a: np.ndarray  # (copies, classes)
+    b: np.ndarray  # (copies, classes)
+
+    @classmethod
+    def of(cls, model) -> SigmoidCalibratedSvms | None:
+        """The parameters of ``model``, or None if it is not a sigmoid-calibrated linear multi-class model."""
+        copies = getattr(model, "calibrated_classifiers_", None)
+        if not copies:
+            return None
+        coef, intercept, a, b = [], [], [], []
+        for copy in copies:
+            svm = getattr(copy.estimator, "estimator", copy.estimator)  # inside a FrozenEstimator
+            classes = np.asarray(getattr(copy, "classes", []))
+            if (
+                copy.method != "sigmoid"
+                or len(classes) <= 2
+                or not hasattr(svm, "coef_")
+                or not np.array_equal(np.asarray(svm.classes_), classes)
+                or len(copy.calibrators) != len(classes)
+            ):
+                return None
+            coef.append(np.asarray(svm.coef_, np.float64))
+            intercept.append(np.asarray(svm.intercept_, np.float64))
+            a.append([c.a_ for c in copy.calibrators])
+            b.append([c.b_ for c in copy.calibrators])
+        return cls(np.stack(coef), np.stack(intercept), np.array(a, np.float64), np.array(b, np.float64))
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        from scipy.special import expit
+
+        features = np.asarray(features, np.float64)
+        mean = np.zeros((len(features), self.coef.shape[1]))
+        for coef, intercept, a, b in zip(self.coef, self.intercept, self.a, self.b, strict=True):
+            scores = features @ coef.T + intercept
+            proba = expit(-(a * scores + b))
+            total = proba.sum(axis=1, keepdims=True)
+            uniform = np.full_like(proba, 1.0 / proba.shape[1])
+            proba = np.divide(proba, total, out=uniform, where=total != 0)
+            proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+            mean += proba
+        return mean / len(self.coef)
 
 
 @dataclass

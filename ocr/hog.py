@@ -54,7 +54,7 @@ def hog_features(images: np.ndarray, params: HogParams = HogParams()) -> np.ndar
     if images.ndim != 3:
         raise ValueError(f"images must have shape (N, H, W), got {images.shape}")
     if len(images) > _CHUNK:
-        # Bounded memory: the one-hot histogram is (chunk, H, W, bins) floats.
+        # Bounded memory: a chunk's gradients and indices are a few (chunk, H, W) arrays.
         return np.concatenate([hog_features(images[i : i + _CHUNK], params) for i in range(0, len(images), _CHUNK)])
     x = images.astype(np.float32, copy=False)
     n, height, width = x.shape
@@ -73,11 +73,16 @@ def hog_features(images: np.ndarray, params: HogParams = HogParams()) -> np.ndar
     cells_r, cells_c = height // cell, width // cell
     magnitude = magnitude[:, : cells_r * cell, : cells_c * cell]
     bins = bins[:, : cells_r * cell, : cells_c * cell]
-    # One-hot scatter of magnitudes into orientation bins, then sum each cell.
-    hist = np.zeros((n, cells_r * cell, cells_c * cell, n_bins), dtype=np.float32)
-    np.put_along_axis(hist, bins[..., None], magnitude[..., None], axis=-1)
-    hist = hist.reshape(n, cells_r, cell, cells_c, cell, n_bins).sum(axis=(2, 4))
-    hist /= cell * cell
+    # Each pixel's magnitude goes to (image, cell row, cell column, bin) in
+    # one bincount: no one-hot array of every pixel's bins to sum.
+    cell_of_row = np.arange(cells_r * cell) // cell
+    cell_of_col = np.arange(cells_c * cell) // cell
+    cell_index = (cell_of_row[:, None] * cells_c + cell_of_col[None, :]) * n_bins
+    image_index = np.arange(n)[:, None, None] * (cells_r * cells_c * n_bins)
+    index = (image_index + cell_index[None] + bins).ravel()
+    size = n * cells_r * cells_c * n_bins
+    hist = np.bincount(index, weights=magnitude.ravel(), minlength=size).astype(np.float32)
+    hist = hist.reshape(n, cells_r, cells_c, n_bins) / np.float32(cell * cell)
 
     blocks_r, blocks_c = cells_r - block + 1, cells_c - block + 1
     if blocks_r < 1 or blocks_c < 1:

@@ -162,3 +162,16 @@ def test_zoom_keeps_the_digit_centred():
         rows, cols = np.nonzero(zoomed > 0.5)
         assert abs(rows.mean() - 13.5) < 0.6 and abs(cols.mean() - 13.5) < 0.6
         assert zoomed.sum() == pytest.approx(digit.sum() * scale**2, rel=0.05)  # ink area scales by scale squared
+
+
+def test_hog_svm_sums_match_scikit_learn(models, test_subset):
+    from ocr.classifiers import SigmoidCalibratedSvms
+    from ocr.normalize import normalize_digits
+
+    features = models.svm.features(normalize_digits(test_subset[0][:300], bright_ink=True))
+    sums = SigmoidCalibratedSvms.of(models.svm.svm)
+    assert sums is not None
+    np.testing.assert_allclose(sums.predict_proba(features), models.svm.svm.predict_proba(features), rtol=0, atol=1e-12)
+    far = features * 1e6  # sigmoids pushed to 0 and 1 on every class
+    np.testing.assert_allclose(sums.predict_proba(far), models.svm.svm.predict_proba(far), rtol=0, atol=1e-12)
+    assert SigmoidCalibratedSvms.of(object()) is None
