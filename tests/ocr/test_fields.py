@@ -39,6 +39,28 @@ def test_segment_angle_is_fitted_to_the_ink_and_ignores_a_crossing_stroke():
     assert fit_segment_angle(np.zeros((50, 50), np.uint8), np.array([5, 25, 45, 25])) == (0.0, 0)
 
 
+def test_segments_fitted_together_get_what_each_gets_alone():
+    from ocr.cleanup import fit_segment_angles
+
+    rng = np.random.default_rng(3)
+    ink = np.zeros((300, 500), np.uint8)
+    for _ in range(12):  # rules at small angles both ways, and upright ones
+        x0, y0 = int(rng.integers(0, 300)), int(rng.integers(10, 290))
+        cv2.line(ink, (x0, y0), (x0 + int(rng.integers(60, 200)), y0 + int(rng.integers(-6, 7))), 255, 2)
+        cv2.line(ink, (y0, x0 // 2), (y0 + int(rng.integers(-6, 7)), x0 // 2 + int(rng.integers(60, 140))), 255, 2)
+    segments = rng.integers(0, 300, size=(40, 4))
+    segments[:5, 2] = segments[:5, 0]  # upright
+    segments[5:8, 2:] = segments[5:8, :2]  # a single point: no fit
+    segments[8:12] = segments[8:12][:, [2, 3, 0, 1]]  # ends given the other way round
+    angles, support = fit_segment_angles(ink, segments)
+    alone = [fit_segment_angle(ink, s) for s in segments]
+    np.testing.assert_allclose(angles, [a for a, _ in alone], rtol=0, atol=1e-9)
+    assert support.tolist() == [n for _, n in alone]
+    assert support.any() and not support.all()
+    empty_angles, empty_support = fit_segment_angles(ink, np.zeros((0, 4), np.int64))
+    assert empty_angles.shape == empty_support.shape == (0,)
+
+
 @pytest.mark.parametrize("shape", [(1, 1), (1, 5), (5, 1), (2, 3), (1, 4000), (700, 1)])
 def test_illumination_of_tiny_and_thin_pages(shape):
     flat = normalize_illumination(np.full(shape, 200, np.uint8))
