@@ -84,9 +84,10 @@ class Outlines:
     ``boxes`` (N, 4): each component's bounding box (x, y, w, h); ``seeds``
     (N, 2): one of its pixels (x, y), on its border.  For a sparse mask this
     costs a fraction of :func:`label_components`, whose statistics pass
-    visits every pixel of the page (on a 1240x1754 page of horizontal
-    strokes, 8.3 ms against well under 1 ms); a component's pixels and area
-    are found only when asked for, by labelling its own box.
+    visits every pixel of the page (the horizontal strokes of 40 benchmark
+    pages, 1240x1754, one thread: 15.3 ms a page against 1.2 in the same
+    hour); a component's pixels and area are found only when asked for, by
+    labelling its own box.
     """
 
     mask: np.ndarray
