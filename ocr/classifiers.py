@@ -272,8 +272,11 @@ class HogSvmClassifier:
 
     hog: HogParams
     svm: object  # a fitted scikit-learn classifier with predict_proba
-    # Its sums, when it is a sigmoid-calibrated linear SVM (found on first use); False: it is not.
-    _sigmoid_svms: SigmoidCalibratedSvms | bool | None = field(default=None, repr=False, compare=False)
+    # Its sums, when it is a sigmoid-calibrated linear SVM; None: its own predict_proba is used.
+    _sigmoid_svms: SigmoidCalibratedSvms | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._sigmoid_svms = SigmoidCalibratedSvms.of(self.svm)
 
     @classmethod
     def load(cls, path: Path) -> HogSvmClassifier:
@@ -293,13 +296,8 @@ class HogSvmClassifier:
         if len(batch) == 0:
             return np.zeros(0, np.int64), np.zeros((0, 10), np.float32)
         features = self.features(batch)
-        if self._sigmoid_svms is None:
-            self._sigmoid_svms = SigmoidCalibratedSvms.of(self.svm) or False
-        if self._sigmoid_svms:
-            probs = self._sigmoid_svms.predict_proba(features)
-        else:
-            probs = self.svm.predict_proba(features)
-        probs = probs.astype(np.float32)
+        model = self._sigmoid_svms if self._sigmoid_svms is not None else self.svm
+        probs = model.predict_proba(features).astype(np.float32)
         return probs.argmax(axis=1), probs
 
 

@@ -125,9 +125,10 @@ def _angle_from_segments(ink: np.ndarray, max_angle: float) -> float | None:
     # The segments are only found here, at half this resolution (a 2x2 block
     # with any ink is ink): Hough's cost grows with the inked pixels and the
     # number of angles, so two-degree bins and a quarter of the pixels (8.7 ->
-    # 3.3 ms a page on 40 benchmark pages).  Each of the longest segments' angle is then measured
-    # from the ink along it at this resolution (:func:`fit_segment_angle`),
-    # which is far finer than any bin or the segment's end points.
+    # 3.3 ms a page on 40 benchmark pages).  Each of the longest segments'
+    # angle is then measured from the ink along it at this resolution
+    # (:func:`fit_segment_angles`), which is far finer than any bin or the
+    # segment's end points.
     h, w = ink.shape
     if h < 2 or w < 2:
         return None

@@ -288,10 +288,11 @@ def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRe
                 break
         else:
             groups.append([k])
-    combs = [[rects[k] for k in g] for g in groups if len(g) >= 2]
+    rect_groups = [[rects[k] for k in g] for g in groups]
+    combs = [g for g in rect_groups if len(g) >= 2]
     cell_height = float(np.median([r.outer[3] for g in combs for r in g])) if combs else None
     fields = []
-    for g in ([rects[k] for k in g] for g in groups):
+    for g in rect_groups:
         if len(g) == 1 and not is_number_box(g[0].outer, cell_height, writing):
             continue
         x0 = min(r.outer[0] for r in g)
@@ -489,10 +490,11 @@ def stroke_components_outside(
     wanted = np.ones(count - 1, bool) if drop is None else ~drop[1:]
     clear = wanted & ~touched
     boxes = _stroke_rows(stats[1:][clear], min_height)
+    used_corners = list(zip(*_clipped(used, labels.shape), strict=True))
     for i in (np.flatnonzero(wanted & touched & ~inside) + 1).tolist():
         bx, by, bw, bh = (int(v) for v in stats[i, :4])
         free = np.ones((bh, bw), bool)  # this component's box, less the used boxes' pixels
-        for x0, y0, x1, y1 in zip(*_clipped(used, labels.shape), strict=True):
+        for x0, y0, x1, y1 in used_corners:
             free[max(0, y0 - by) : max(0, y1 - by), max(0, x0 - bx) : max(0, x1 - bx)] = False
         window = (labels[by : by + bh, bx : bx + bw] == i) & free
         if window.any():
