@@ -60,6 +60,7 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     # Ink without the ruled lines, computed once: three steps below start from it.
     handwriting = _handwriting(ink, h_mask, v_mask, h_outlines)
     marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
+    rects = drop_rects_in_writing(rects, marks)
     fields = group_rects(rects, writing_height(marks, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = [r.outer for r in rects] + [f.bbox for f in fields]
@@ -230,6 +231,23 @@ def _drop_nested(rects: list[Rect]) -> list[Rect]:
     area = outer[kept, 2] * outer[kept, 3]
     holds_smaller = (holds[np.ix_(kept, kept)] & (area[None, :] < 0.8 * area[:, None])).any(axis=1)
     return [rects[i] for i in kept[~holds_smaller].tolist()]
+
+
+def drop_rects_in_writing(rects: list[Rect], components: Components) -> list[Rect]:
+    """The rectangles that are not drawn by handwriting: closed loops of digits (a 0, a 4, a 9) can
+    hold a "box" between their strokes, but the mark they belong to is far taller than that box.
+
+    A printed box's walls are a mark of their own (or are taken out as ruled lines); a digit
+    written across a box's border joins it, but overflows it by a third of its height at most.
+    ``components``: the labelling of the page's ink without ruled lines.
+    """
+    if not rects:
+        return rects
+    stats = components[2][1:]
+    marks = stats[(stats[:, 3] >= 12) & (stats[:, 4] >= 20), :4].astype(np.int64)
+    outer = np.array([r.outer for r in rects], np.int64).reshape(-1, 4)
+    held = contains_boxes(marks, outer, 2) & (marks[:, None, 3] >= 1.5 * outer[None, :, 3])
+    return [r for r, h in zip(rects, held.any(axis=0).tolist(), strict=True) if not h]
 
 
 def contains_boxes(outer: np.ndarray, inner: np.ndarray, slack: int = 0) -> np.ndarray:

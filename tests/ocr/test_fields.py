@@ -184,6 +184,22 @@ def test_a_zero_drawn_square_among_free_digits_is_not_a_box(mnist):
     assert [f.kind for f in fields] == ["line"]
 
 
+def test_boxes_inside_a_taller_handwritten_mark_do_not_hide_the_lines_of_digits(mnist):
+    page = blank()
+    for line, y in enumerate((150, 420)):
+        for i in range(5):
+            draw_digit(page, mnist.x_test[line * 5 + i], 150 + i * 70, y, 80)
+    # A digit drawn squarely: its loop holds two small boxes side by side (a "comb"),
+    # and its stem runs far above and below them.
+    x, y = 150 + 5 * 70 + 10, 440
+    cv2.rectangle(page, (x, y + 22), (x + 36, y + 50), 0, 2)
+    cv2.line(page, (x + 18, y + 22), (x + 18, y + 50), 0, 2)
+    cv2.line(page, (x + 36, y), (x + 36, y + 76), 0, 2)
+    fields = find_fields(clean_page(page).ink)
+    assert [f.kind for f in fields] == ["line", "line"]
+    assert fields[1].bbox[0] + fields[1].bbox[2] >= x + 36
+
+
 def test_the_paper_edge_in_a_photo_is_no_line_of_digits(mnist):
     page = blank()
     # The sheet's edges: hairlines broken into pieces, each like a "1".
