@@ -87,16 +87,26 @@ def train(
             help="Keep the CNN in OUT; retrain the HOG-SVM and refit the decision rule on its split, and re-measure.",
         ),
     ] = False,
+    touching_only: Annotated[
+        bool,
+        typer.Option(
+            "--touching-only",
+            help="Keep the other models in OUT; retrain only the touching-digit detector on their split.",
+        ),
+    ] = False,
 ) -> None:
-    """Train the CNN and the HOG-SVM on MNIST train and write them with a manifest."""
+    """Train the CNN, the HOG-SVM and the touching-digit detector on MNIST train; write them with a manifest."""
     from ocr.mnist import load_mnist
-    from ocr.training import TrainConfig, refit_decision, train_models
+    from ocr.training import TrainConfig, refit_decision, retrain_touching, train_models
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = "digitflow " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         mnist = load_mnist(data)
         console.print(f"training on {mnist.source} (sha256 {mnist.sha256[:12]}...)")
+        if touching_only:
+            retrain_touching(mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line))
+            return
         if decision_only or svm_only:
             manifest = refit_decision(
                 mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line), retrain_svm=svm_only

@@ -24,6 +24,7 @@ import numpy as np
 from ocr.decision import DecisionRule
 from ocr.errors import ModelNotFoundError
 from ocr.hog import HogParams, deskew_digits, hog_features
+from ocr.touching import TOUCHING_FILE, TouchingDetector
 
 MODEL_DIR = Path(__file__).parent / "models"
 CNN_FILE = "cnn.keras"
@@ -365,10 +366,13 @@ class Models:
     svm: HogSvmClassifier
     rule: DecisionRule
     manifest: dict
+    # Tells one wide digit from touching digits in free writing (ocr.touching); None: models
+    # trained before it existed, and touching digits are cut by the classifiers' readings alone.
+    touching: TouchingDetector | None = None
 
 
 def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
-    """Load the CNN, the HOG-SVM, the decision rule and the manifest from ``model_dir``."""
+    """Load the CNN, the HOG-SVM, the decision rule, the touching-digit detector and the manifest from ``model_dir``."""
     model_dir = Path(model_dir)
     decision_path = model_dir / DECISION_FILE
     if not decision_path.is_file():
@@ -380,7 +384,15 @@ def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
         svm=HogSvmClassifier.load(model_dir / SVM_FILE),
         rule=DecisionRule.from_json(decision_path.read_text()),
         manifest=manifest,
+        touching=_load_touching(model_dir / TOUCHING_FILE),
     )
+
+
+def _load_touching(path: Path) -> TouchingDetector | None:
+    if not path.is_file():
+        log.warning("no touching-digit detector at %s: touching digits are cut by their readings alone", path)
+        return None
+    return TouchingDetector.load(path)
 
 
 def _configure_tensorflow_logging() -> None:

@@ -35,6 +35,9 @@ _SPLIT_COST = 1.0
 # Log-odds against a digit the two classifiers read differently, when weighing
 # ways of cutting touching digits: a fragment or a merged pair often fools one.
 _DISAGREE_COST = 1.0
+# Weight of the touching-digit detector's log-odds (ocr.touching) when weighing a run of
+# ink read whole against the same run cut into digits.
+_TOUCHING_WEIGHT = 0.75
 # A way of cutting touching digits that beats the next best by less than this
 # (log-odds) is a guess: the field goes to review.
 _MIN_SPLIT_MARGIN = 1.0
@@ -206,6 +209,7 @@ def classify_segments(
     _, svm_probs = models.svm.predict(batch)
     clock.lap("svm")
     d = decide(cnn_probs, svm_probs, models.rule)
+    touching = _touching_log_odds(segments, index, batch, models)
 
     def reading(seg: Segment) -> DigitReading | None:
         k = index.get(id(seg))
@@ -233,17 +237,23 @@ def classify_segments(
                 continue
             options = [[seg], *[list(a) for a in seg.alternatives]]
             scored = []
+            # Whole against cut: what the detector thinks of the run itself.
+            prior = touching.get(id(seg), 0.0)
             for option in options:
                 readings = [reading(piece) for piece in option]
                 kept = [(piece, r) for piece, r in zip(option, readings, strict=True) if r is not None]
                 if not kept:
                     continue
                 # The CNN is often sure of a fragment too, so each extra digit must earn its place.
-                score = -_SPLIT_COST * (len(kept) - 1) + sum(
-                    float(np.log(max(r.confidence, 1e-6)))
-                    - _DISAGREE_COST * r.disagree
-                    + width_penalty(piece.bbox[2], seg.digit_height)
-                    for piece, r in kept
+                score = (
+                    (prior if len(option) > 1 else -prior) / 2
+                    - _SPLIT_COST * (len(kept) - 1)
+                    + sum(
+                        float(np.log(max(r.confidence, 1e-6)))
+                        - _DISAGREE_COST * r.disagree
+                        + width_penalty(piece.bbox[2], seg.digit_height)
+                        for piece, r in kept
+                    )
                 )
                 scored.append((score, kept))
             if scored:
@@ -317,6 +327,25 @@ def assemble_field(
         reasons=tuple(reasons),
         cells=len(region.cells) if region.kind == "comb" else 0,
     )
+
+
+def _touching_log_odds(
+    segments: list[list[Segment]], index: dict[int, int], batch: np.ndarray, models: Models
+) -> dict[int, float]:
+    """id(segment) -> weighted log-odds that the run holds touching digits, for runs with ways to cut them."""
+    if models.touching is None:
+        return {}
+    runs = [s for segs in segments for s in segs if s.alternatives and id(s) in index]
+    if not runs:
+        return {}
+    p = models.touching.probability(
+        batch[[index[id(s)] for s in runs]],
+        np.array([(s.bbox[2], s.bbox[3]) for s in runs], np.float64),
+        np.array([s.digit_height for s in runs], np.float64),
+    )
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    odds = _TOUCHING_WEIGHT * np.log(p / (1 - p))
+    return {id(s): float(o) for s, o in zip(runs, odds, strict=True)}
 
 
 def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:

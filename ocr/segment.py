@@ -356,6 +356,10 @@ def split_parts(width: int, digit_height: int) -> int:
     return max(1, int(round(width / (0.72 * digit_height))))
 
 
+# Narrowest run of ink, against the field's digit height, that may be touching digits.
+_MIN_RUN_WIDTH = 0.75
+
+
 def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
     """``seg`` with candidate splits attached when it is wide enough to be touching digits.
 
@@ -363,7 +367,7 @@ def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
     readings are kept and the classifiers decide (see :mod:`ocr.read`).
     """
     x, y, w, h = seg.bbox
-    if w <= 0.9 * digit_height:
+    if w <= _MIN_RUN_WIDTH * digit_height:
         return seg
     counts = sorted({max(2, split_parts(w, digit_height)), 2})
     alternatives = [tuple(split_touching(seg, parts, digit_height)) for parts in counts]

@@ -1,4 +1,4 @@
-"""Train the CNN and the HOG-SVM on MNIST train, fit the decision rule, write the models.
+"""Train the CNN, the HOG-SVM and the touching-digit detector on MNIST train, fit the decision rule, write the models.
 
 Only ``x_train``/``y_train`` are trained on.  A seeded validation split is held
 out of them for early choices (SVM calibration, the decision rule); MNIST test
@@ -34,6 +34,7 @@ from ocr.decision import fit_decision_rule
 from ocr.hog import HogParams
 from ocr.mnist import Mnist
 from ocr.normalize import normalize_digits
+from ocr.touching import TOUCHING_FILE, train_touching_detector
 
 Report = Callable[[str], None]
 
@@ -60,6 +61,8 @@ class TrainConfig:
     svm_shifts: bool = True
     hog: HogParams = HogParams()
     target_error: float = 0.001
+    # Runs of ink (half single digits, half two touching) drawn to train the touching-digit detector.
+    touching_runs: int = 30000
     threads: int = 0  # 0: TensorFlow's default (all cores)
 
 
@@ -291,6 +294,51 @@ def shift_digits(images: np.ndarray, dy: int, dx: int) -> np.ndarray:
     return out
 
 
+def recorded_split(manifest: dict, data: Mnist, manifest_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(train_index, validation_index) of the split trained models record in their manifest.
+
+    Raises ModelNotFoundError when none is recorded, DatasetError when ``data`` is not what they were trained on.
+    """
+    from ocr.errors import DatasetError, ModelNotFoundError
+
+    split = manifest.get("training_data", {}).get("validation")
+    if not split:
+        raise ModelNotFoundError(f"{manifest_path} records no validation split; retrain instead")
+    if manifest["training_data"].get("sha256") != data.sha256:
+        raise DatasetError("the models were trained on other data than this file; use the same data")
+    return split_validation(len(data.x_train), split["size"], split["seed"])
+
+
+def _train_touching_quietly(train_digits: np.ndarray, val_digits: np.ndarray, config: TrainConfig):
+    """The touching-digit detector (ocr.touching), for a worker process: raw MNIST digits in."""
+    return train_touching_detector(train_digits, val_digits, config.seed, n_train=config.touching_runs)
+
+
+def retrain_touching(data: Mnist, model_dir: Path, config: TrainConfig, command: str, report: Report) -> dict:
+    """Train only the touching-digit detector of trained models, on the split in their manifest.
+
+    The CNN, the HOG-SVM and the decision rule are kept; returns the updated manifest.
+    """
+    manifest_path = model_dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    train_idx, val_idx = recorded_split(manifest, data, manifest_path)
+    report("touching-digit detector: drawing runs of one and of two touching digits")
+    detector, figures = _train_touching_quietly(data.x_train[train_idx], data.x_train[val_idx], config)
+    detector.save(model_dir / TOUCHING_FILE)
+    report(_touching_line(figures))
+    manifest["touching"] = figures
+    manifest["touching_command"] = command
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _touching_line(figures: dict) -> str:
+    return (
+        f"touching-digit detector ({figures['train_runs']} runs): {figures['accuracy']:.2%} right on "
+        f"{figures['validation_runs']} validation runs"
+    )
+
+
 def fit_rule_on_validation(cnn, svm, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, report: Report):
     """Fit the decision rule on the normalised validation digits."""
     _, cnn_val = cnn.predict(x_val)
@@ -314,17 +362,11 @@ def refit_decision(
     part, so no digit is used for two things.  The CNN is kept as it is.
     """
     from ocr.classifiers import Models, load_models
-    from ocr.errors import DatasetError, ModelNotFoundError
     from ocr.evaluation import evaluate_models
 
     models = load_models(model_dir)
     manifest = dict(models.manifest)
-    split = manifest.get("training_data", {}).get("validation")
-    if not split:
-        raise ModelNotFoundError(f"{model_dir / MANIFEST_FILE} records no validation split; retrain instead")
-    if manifest["training_data"].get("sha256") != data.sha256:
-        raise DatasetError("the models were trained on other data than this file; refit with the same data")
-    train_idx, val_idx = split_validation(len(data.x_train), split["size"], split["seed"])
+    train_idx, val_idx = recorded_split(manifest, data, model_dir / MANIFEST_FILE)
     x_val, y_val = normalize_digits(data.x_train[val_idx], bright_ink=True), data.y_train[val_idx]
     svm = models.svm
     if retrain_svm:
@@ -372,7 +414,9 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     # single-threaded, and the two together took 101 s where in turn they took 137 s.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         svm_job = pool.submit(_train_svm_quietly, x_all[train_idx], data.y_train[train_idx], x_val, y_val, config)
-        report("HOG-SVM training in a separate process")
+        # Then, in the same process, the touching-digit detector (raw digits: it draws its own runs).
+        touching_job = pool.submit(_train_touching_quietly, data.x_train[train_idx], data.x_train[val_idx], config)
+        report("HOG-SVM and touching-digit detector training in a separate process")
         model = train_cnn(
             data.x_train[train_idx],
             data.y_train[train_idx],
@@ -383,8 +427,10 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
             x_train_normalized=x_all[train_idx],
         )
         svm, svm_lines = svm_job.result()
+        touching, touching_figures = touching_job.result()
     for line in svm_lines:
         report(line)
+    report(_touching_line(touching_figures))
     cnn = CnnClassifier(model)
 
     rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report)
@@ -392,6 +438,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     bare = _save_for_inference(model, out_dir / CNN_FILE)
     cnn_lite = write_lite_model(out_dir, bare)
     svm.save(out_dir / SVM_FILE)
+    touching.save(out_dir / TOUCHING_FILE)
     (out_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     train_seconds = time.perf_counter() - started
 
@@ -421,6 +468,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
         "decision_rule": json.loads(rule.to_json()),
         "cnn_second_look": _second_look_record(cnn),
         "cnn_lite": cnn_lite,
+        "touching": touching_figures,
         "metrics": {"mnist_test": metrics},
     }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

@@ -67,7 +67,8 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
         sha256=mnist.sha256,
     )
     lines: list[str] = []
-    manifest = train_models(small, tmp_path, TrainConfig(epochs=1, validation_size=300), "test", lines.append)
+    config = TrainConfig(epochs=1, validation_size=300, touching_runs=2000)
+    manifest = train_models(small, tmp_path, config, "test", lines.append)
     assert any(line.startswith("CNN epoch 1/1") for line in lines)
     assert any(line.startswith("HOG-SVM (1296 features") for line in lines)  # reported from its own process
     assert manifest["cnn_second_look"] == {"threshold": 0.99, "scales": [0.9, 1.1]}
@@ -80,6 +81,8 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     labels, _ = loaded.cnn.predict(np.zeros((2, 28, 28), np.float32))
     assert labels.shape == (2,)
     assert any(line.startswith("decision rule (on 300 validation digits)") for line in lines)
+    assert loaded.touching is not None and manifest["touching"]["train_runs"] == 2000
+    assert any(line.startswith("touching-digit detector (2000 runs)") for line in lines)
 
     # --decision-only refits the rule of these models on their own validation split
     from ocr.training import refit_decision
@@ -105,6 +108,18 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     assert (tmp_path / "svm.joblib").read_bytes() != svm_before
     assert refit["svm_command"] == "svm" and refit["config"]["svm_shifts"] is False
     assert refit["metrics"]["mnist_test"]["digits"] == 300
+
+    # --touching-only retrains the detector alone, on the same split
+    from ocr.training import retrain_touching
+
+    (tmp_path / "touching.npz").unlink()
+    svm_before = (tmp_path / "svm.joblib").read_bytes()
+    again = retrain_touching(small, tmp_path, TrainConfig(touching_runs=1000), "touching", lines.append)
+    assert again["touching"]["train_runs"] == 1000 and again["touching_command"] == "touching"
+    assert (tmp_path / "svm.joblib").read_bytes() == svm_before and (tmp_path / "cnn.keras").read_bytes() == cnn_before
+    assert load_models(tmp_path).touching is not None
+    with pytest.raises(DatasetError):
+        retrain_touching(other, tmp_path, TrainConfig(touching_runs=1000), "touching", lines.append)
 
 
 def test_shifted_digits_move_and_lose_what_falls_off():

@@ -259,19 +259,25 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(farm, scans, exp
 
     a = farm.start_worker("a", concurrency=1)
 
-    def in_processing(other_than: int | None = None) -> tuple[int, list[int]] | None:
-        # The pool first (pgrep is the slow part), then the document, then the kill at once:
-        # a document takes a fraction of a second, so a second look could find it finished.
+    def frozen_mid_document(other_than: int | None = None) -> tuple[int, list[int]] | None:
+        # Stop the pool where it is, then look: a stopped process cannot finish its document
+        # between the look and the kill (on a fast machine a document takes a few milliseconds).
         children = _children(a.pid)
+        for child in children:
+            os.kill(child, signal.SIGSTOP)
         documents = [i for i in _processing(farm.url) if i != other_than]
-        return (documents[0], children) if children and documents else None
+        if children and documents:
+            return documents[0], children
+        for child in children:
+            os.kill(child, signal.SIGCONT)
+        return None
 
     # 1. Kill the pool process in the middle of a document: the message goes straight back to the queue.
-    first_victim, children = _wait_for(in_processing, 120, "a document in processing")
+    first_victim, children = _wait_for(frozen_mid_document, 120, "a document in processing")
     for child in children:
         os.kill(child, signal.SIGKILL)
     # 2. Kill the whole worker (main process and pool) in the middle of another document.
-    second_victim, _ = _wait_for(lambda: in_processing(first_victim), 120, "a second document in processing")
+    second_victim, _ = _wait_for(lambda: frozen_mid_document(first_victim), 120, "a second document in processing")
     os.killpg(a.pid, signal.SIGKILL)
     a.wait()
     assert second_victim in _processing(farm.url)
