@@ -178,7 +178,13 @@ def store_reading(
         if not page.fields:
             continue
         rows = [_field_row(document.id, page_id, f, crops.get((page.number, f.name))) for f in page.fields]
-        field_ids = session.scalars(insert(Field).returning(Field.id, sort_by_parameter_order=True), rows).all()
+        # render_nulls: one statement for all the page's fields; by default the ORM groups rows by
+        # which values are None (a field with reasons and one without went out as two INSERTs).
+        field_ids = session.scalars(
+            insert(Field).returning(Field.id, sort_by_parameter_order=True),
+            rows,
+            execution_options={"render_nulls": True},
+        ).all()
         pairs = zip(field_ids, page.fields, strict=True)
         digits = [_digit_row(i, n, d) for i, f in pairs for n, d in enumerate(f.digits)]
         if digits:
