@@ -180,7 +180,8 @@ def classify_segments(
     Each field's segments come back as ``(segment, reading)`` pairs in order;
     separators have no reading, and a crop that turned out blank is dropped.
     Where a segment has split alternatives, every reading of it is in the
-    batch, and the one whose digits' confidences multiply to the most wins.
+    batch, and the one whose digits' confidences multiply to the most wins,
+    with the touching-digit detector's view of the whole run weighed in.
     """
     clock = clock or _Clock(None)
     crops: list[np.ndarray] = []
@@ -246,7 +247,7 @@ def classify_segments(
                     continue
                 # The CNN is often sure of a fragment too, so each extra digit must earn its place.
                 score = (
-                    (prior if len(option) > 1 else -prior) / 2
+                    (prior if len(kept) > 1 else -prior) / 2
                     - _SPLIT_COST * (len(kept) - 1)
                     + sum(
                         float(np.log(max(r.confidence, 1e-6)))

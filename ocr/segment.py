@@ -16,6 +16,10 @@ import numpy as np
 from ocr.fields import long_components
 from ocr.geometry import Box, FieldRegion, label_components
 
+# Narrowest run of ink, against the field's digit height, that may be touching digits
+# (a 1 touching a 0 makes a run not much wider than one digit).
+_MIN_RUN_WIDTH = 0.75
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -354,10 +358,6 @@ def width_penalty(width: int, digit_height: int) -> float:
 def split_parts(width: int, digit_height: int) -> int:
     """How many digits a run of ink this wide most likely holds (handwritten digits are ~0.72 as wide as tall)."""
     return max(1, int(round(width / (0.72 * digit_height))))
-
-
-# Narrowest run of ink, against the field's digit height, that may be touching digits.
-_MIN_RUN_WIDTH = 0.75
 
 
 def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
