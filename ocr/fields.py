@@ -234,11 +234,14 @@ def _drop_nested(rects: list[Rect]) -> list[Rect]:
 
 
 def drop_rects_in_writing(rects: list[Rect], components: Components) -> list[Rect]:
-    """The rectangles that are not drawn by handwriting: closed loops of digits (a 0, a 4, a 9) can
-    hold a "box" between their strokes, but the mark they belong to is far taller than that box.
+    """No rectangles when every one of them lies inside a much taller mark of handwriting.
 
-    A printed box's walls are a mark of their own (or are taken out as ruled lines); a digit
-    written across a box's border joins it, but overflows it by a third of its height at most.
+    Closed loops of digits (a 0, a 4, a 9 drawn squarely) can hold a "box" between their
+    strokes, and the mark they belong to is far taller than that box.  On a photo of digits
+    such boxes would make the page a form, and its lines of digits would not be looked for.
+    A printed box's walls are a mark of their own or are taken out as ruled lines, but a
+    sloppy digit overflowing a small box can join its walls into a taller mark too: so the
+    boxes go only when all of them look like this, never some boxes of a form.
     ``components``: the labelling of the page's ink without ruled lines.
     """
     if not rects:
@@ -247,7 +250,7 @@ def drop_rects_in_writing(rects: list[Rect], components: Components) -> list[Rec
     marks = stats[(stats[:, 3] >= 12) & (stats[:, 4] >= 20), :4].astype(np.int64)
     outer = np.array([r.outer for r in rects], np.int64).reshape(-1, 4)
     held = contains_boxes(marks, outer, 2) & (marks[:, None, 3] >= 1.5 * outer[None, :, 3])
-    return [r for r, h in zip(rects, held.any(axis=0).tolist(), strict=True) if not h]
+    return [] if held.any(axis=0).all() else rects
 
 
 def contains_boxes(outer: np.ndarray, inner: np.ndarray, slack: int = 0) -> np.ndarray:

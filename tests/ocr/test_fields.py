@@ -200,6 +200,18 @@ def test_boxes_inside_a_taller_handwritten_mark_do_not_hide_the_lines_of_digits(
     assert fields[1].bbox[0] + fields[1].bbox[2] >= x + 36
 
 
+def test_a_digit_overflowing_a_small_comb_does_not_take_the_comb_away(mnist):
+    page = blank()
+    draw_comb(page, 100, 100, 6)
+    fill_comb(page, [mnist.x_test[i] for i in range(6)], 100, 100)
+    # A two-box comb too short for its borders to count as ruled lines, and a 1 written through
+    # it from far above to far below: the comb and the 1 make one mark twice the comb's height.
+    draw_comb(page, 100, 400, 2, cell_w=40, cell_h=40)
+    cv2.line(page, (160, 370), (160, 470), 0, 4)
+    fields = find_fields(clean_page(page).ink)
+    assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 6), ("comb", 2)]
+
+
 def test_the_paper_edge_in_a_photo_is_no_line_of_digits(mnist):
     page = blank()
     # The sheet's edges: hairlines broken into pieces, each like a "1".
