@@ -260,7 +260,7 @@ def _children(pid: int) -> list[int]:
 def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(farm, scans, expected):
     submitted = farm.cli("submit", str(scans))
     assert submitted.exit_code == 0, submitted.output
-    # Duplicate messages for every document, as a redelivering broker would send: still one result each.
+    # Duplicate messages for the last documents, as a redelivering broker would send: still one result each.
     ids = [d.id for d in _stored(farm.url)[1].values()]
     spare = ids[-2:]  # the last ones: the victims below must not be among them
     for document_id in spare:
@@ -270,7 +270,7 @@ def test_sigkill_mid_batch_loses_nothing_and_duplicates_nothing(farm, scans, exp
 
     def frozen_mid_document(other_than: int | None = None) -> tuple[int, list[int]] | None:
         # Stop the pool where it is, then look: a stopped process cannot finish its document
-        # between the look and the kill (on a fast machine a document takes a few milliseconds).
+        # between the look and the kill (on a fast machine a document takes some 60 ms).
         children = _children(a.pid)
         _signal(children, signal.SIGSTOP)
         documents = [i for i in _processing(farm.url) if i != other_than and i not in spare]
