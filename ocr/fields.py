@@ -246,8 +246,7 @@ def drop_rects_in_writing(rects: list[Rect], components: Components) -> list[Rec
     """
     if not rects:
         return rects
-    stats = components[2][1:]
-    marks = stats[(stats[:, 3] >= 12) & (stats[:, 4] >= 20), :4].astype(np.int64)
+    marks = np.array(stroke_boxes(components), np.int64).reshape(-1, 4)
     outer = np.array([r.outer for r in rects], np.int64).reshape(-1, 4)
     held = contains_boxes(marks, outer, 2) & (marks[:, None, 3] >= 1.5 * outer[None, :, 3])
     return [] if held.any(axis=0).all() else rects
