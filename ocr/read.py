@@ -18,9 +18,8 @@ from ocr.decision import decide
 from ocr.errors import BlankCropError
 from ocr.fields import find_fields, line_masks
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
-from ocr.normalize import normalize_digit
 from ocr.register import register, template_regions
-from ocr.segment import Segment, frame_crop, segment_field, stroke_width, thicken_strokes, width_penalty
+from ocr.segment import Segment, reading_crop, segment_field, stroke_width, width_penalty
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
@@ -189,7 +188,7 @@ def classify_segments(
 
     def add(seg: Segment) -> None:
         try:
-            crops.append(normalize_digit(frame_crop(thicken_strokes(seg.crop)), bright_ink=True))
+            crops.append(reading_crop(seg.crop))
             index[id(seg)] = len(crops) - 1
         except BlankCropError:
             pass

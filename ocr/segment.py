@@ -15,6 +15,7 @@ import numpy as np
 
 from ocr.fields import long_components
 from ocr.geometry import Box, FieldRegion, label_components
+from ocr.normalize import normalize_digit
 
 # Narrowest run of ink, against the field's digit height, that may be touching digits
 # (a 1 touching a 0 makes a run not much wider than one digit).
@@ -456,3 +457,12 @@ def frame_crop(crop: np.ndarray, margin: int = 2) -> np.ndarray:
     if crop.size == 0:
         return crop
     return cv2.copyMakeBorder(crop, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=0)
+
+
+def reading_crop(crop: np.ndarray) -> np.ndarray:
+    """A segment's crop (255 ink) as the classifiers read it: thin strokes thickened, an empty
+    margin framed round it, normalised to MNIST's 28x28.
+
+    Raises BlankCropError when nothing of a stroke is left.
+    """
+    return normalize_digit(frame_crop(thicken_strokes(crop)), bright_ink=True)

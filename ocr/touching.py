@@ -26,7 +26,7 @@ import numpy as np
 
 from ocr.errors import BlankCropError, ModelNotFoundError
 from ocr.hog import HogParams, hog_features
-from ocr.normalize import normalize_digit
+from ocr.segment import reading_crop
 
 TOUCHING_FILE = "touching.npz"
 # Ink threshold of an upscaled MNIST digit (0-255) when it is drawn as a binary run of ink.
@@ -55,9 +55,8 @@ class TouchingDetector:
             np.savez(f, hog=hog, weights=self.weights, bias=np.float64(self.bias))
 
     def features(self, normalized: np.ndarray, sizes: np.ndarray, digit_heights: np.ndarray) -> np.ndarray:
-        """(N, F) features of N runs: their normalised crops (N, 28, 28), ``sizes`` (N, 2) as
-        (width, height) in page pixels, and the typical digit height of each one's field."""
-        return np.hstack([hog_features(normalized, self.hog), shape_figures(sizes, digit_heights)])
+        """:func:`run_features` with this detector's HOG settings."""
+        return run_features(self.hog, normalized, sizes, digit_heights)
 
     def probability(self, normalized: np.ndarray, sizes: np.ndarray, digit_heights: np.ndarray) -> np.ndarray:
         """(N,) probability that each run holds more than one digit."""
@@ -65,6 +64,12 @@ class TouchingDetector:
             return np.zeros(0)
         z = self.features(normalized, sizes, digit_heights) @ self.weights + self.bias
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def run_features(hog: HogParams, normalized: np.ndarray, sizes: np.ndarray, digit_heights: np.ndarray) -> np.ndarray:
+    """(N, F) features of N runs: their normalised crops (N, 28, 28), ``sizes`` (N, 2) as
+    (width, height) in page pixels, and the typical digit height of each one's field."""
+    return np.hstack([hog_features(normalized, hog), shape_figures(sizes, digit_heights)])
 
 
 def shape_figures(sizes: np.ndarray, digit_heights: np.ndarray) -> np.ndarray:
@@ -150,26 +155,21 @@ def draw_runs(digits: np.ndarray, n: int, rng: np.random.Generator) -> tuple[lis
     return runs, np.array(labels), np.array(heights)
 
 
-def prepare_runs(runs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """(normalised crops, kept indices) of runs, prepared exactly as page segments are for reading."""
-    from ocr.segment import frame_crop, thicken_strokes
+def prepare_runs(runs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Runs prepared exactly as page segments are for reading (:func:`ocr.segment.reading_crop`).
 
+    Returns the normalised crops (N, 28, 28), their runs' (width, height) (N, 2), and the
+    indices of the runs kept (a run that leaves no stroke is dropped).
+    """
     batch, kept = [], []
     for i, run in enumerate(runs):
         try:
-            batch.append(normalize_digit(frame_crop(thicken_strokes(run)), bright_ink=True))
+            batch.append(reading_crop(run))
         except BlankCropError:
             continue
         kept.append(i)
-    return np.stack(batch).astype(np.float32), np.array(kept, np.int64)
-
-
-def run_features(detector_hog: HogParams, runs: list[np.ndarray], heights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Features (see :meth:`TouchingDetector.features`) of drawn runs, and the indices kept."""
-    batch, kept = prepare_runs(runs)
-    sizes = np.array([(runs[i].shape[1], runs[i].shape[0]) for i in kept], np.float64)
-    shell = TouchingDetector(detector_hog, np.zeros(0), 0.0)
-    return shell.features(batch, sizes, heights[kept]), kept
+    sizes = np.array([(runs[i].shape[1], runs[i].shape[0]) for i in kept], np.float64).reshape(-1, 2)
+    return np.stack(batch).astype(np.float32), sizes, np.array(kept, np.int64)
 
 
 def train_touching_detector(
@@ -192,7 +192,8 @@ def train_touching_detector(
     hog = hog or HogParams()
     rng = np.random.default_rng(seed)
     runs, labels, heights = draw_runs(train_digits, n_train, rng)
-    x, kept = run_features(hog, runs, heights)
+    batch, sizes, kept = prepare_runs(runs)
+    x = run_features(hog, batch, sizes, heights[kept])
     y = labels[kept]
     scaler = StandardScaler().fit(x)
     model = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
@@ -203,8 +204,7 @@ def train_touching_detector(
     detector = TouchingDetector(hog, weights.astype(np.float64), bias)
 
     val_runs, val_labels, val_heights = draw_runs(val_digits, n_val, np.random.default_rng(seed + 1))
-    batch, kept = prepare_runs(val_runs)
-    sizes = np.array([(val_runs[i].shape[1], val_runs[i].shape[0]) for i in kept], np.float64)
+    batch, sizes, kept = prepare_runs(val_runs)
     p = detector.probability(batch, sizes, val_heights[kept])
     truth = val_labels[kept]
     figures = {

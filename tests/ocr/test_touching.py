@@ -20,8 +20,7 @@ from ocr.touching import (
 
 
 def _probabilities(detector, runs, heights):
-    batch, kept = prepare_runs(runs)
-    sizes = np.array([(runs[i].shape[1], runs[i].shape[0]) for i in kept], np.float64)
+    batch, sizes, kept = prepare_runs(runs)
     return detector.probability(batch, sizes, heights[kept]), kept
 
 
