@@ -49,13 +49,13 @@ def main() -> None:
     parser.add_argument("--admin-db", default=ADMIN_DB)
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
-
-    files = generate_pages(args.cache, args.pages, args.seed, args.data)
-    baseline = read_undisturbed(files)
     unknown = sorted(set(args.drills) - set(DRILLS))
     if unknown:
         parser.error(f"unknown drill(s) {', '.join(unknown)}; choose from {', '.join(DRILLS)}")
     drills = args.drills or list(DRILLS)
+
+    files = generate_pages(args.cache, args.pages, args.seed, args.data)
+    baseline = read_undisturbed(files)
     results = [run_drill(name, files, baseline, args.admin_db, args.broker) for name in drills]
     for r in results:
         verdict = "ok" if r["ok"] else "FAILED: " + "; ".join(r["problems"])
