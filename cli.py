@@ -225,6 +225,11 @@ def _print_digit_metrics(m: dict) -> None:
     row("accuracy where both agree", lambda s: pct(s["accuracy_where_agree"]))
     row("decision: flagged for review", lambda s: pct(s["decision"]["reject_rate"]))
     row("decision: error among accepted", lambda s: f"{s['decision']['error_among_accepted']:.3%}")
+    page = m.get("distorted", {}).get("page_decision")
+    if page:
+        # Pages are read with the rule's page threshold; the distorted digits stand in for them.
+        table.add_row(f"page threshold {page['min_confidence']:.4f}: flagged", "", pct(page["reject_rate"]))
+        table.add_row("page threshold: error among accepted", "", f"{page['error_among_accepted']:.3%}")
     for i, point in enumerate(m["reject_curve"]):
         row(f"error at {point['reject_rate']:.1%} rejected", lambda s, i=i: f"{s['reject_curve'][i]['error_rate']:.3%}")
     console.print(table)

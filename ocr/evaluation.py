@@ -9,7 +9,7 @@ import numpy as np
 
 from ocr.augment import ROBUSTNESS_SEED, distort_test_digits
 from ocr.classifiers import Models
-from ocr.decision import decide, reject_curve
+from ocr.decision import Decisions, decide, reject_curve
 from ocr.normalize import normalize_digits
 
 REJECT_RATES = (0.0, 0.005, 0.01, 0.02, 0.05)
@@ -42,7 +42,7 @@ def evaluate_models(
     y = np.asarray(y)
     result = {"digits": int(len(y)), **score_digits(models, normalize_digits(x, bright_ink=True), y)}
     if robustness:
-        result["distorted"] = {"seed": ROBUSTNESS_SEED, **score_digits(models, distort_test_digits(x), y)}
+        result["distorted"] = {"seed": ROBUSTNESS_SEED, **score_digits(models, distort_test_digits(x), y, pages=True)}
     if speed:
         batch = normalize_digits(x[:100], bright_ink=True)
         result["speed"] = {
@@ -53,8 +53,11 @@ def evaluate_models(
     return result
 
 
-def score_digits(models: Models, digits: np.ndarray, y: np.ndarray) -> dict:
-    """Figures for normalised ``digits`` (N, 28, 28) with labels ``y``."""
+def score_digits(models: Models, digits: np.ndarray, y: np.ndarray, pages: bool = False) -> dict:
+    """Figures for normalised ``digits`` (N, 28, 28) with labels ``y``.
+
+    ``pages``: also the decision with the rule's page threshold (``page_decision``), as pages are read.
+    """
     # The network runs once; its second look reuses the single-look probabilities.
     single_label, single_probs = models.cnn.predict_single_look(digits)
     cnn_label, cnn_probs = models.cnn.look_again(digits, single_probs)
@@ -62,26 +65,39 @@ def score_digits(models: Models, digits: np.ndarray, y: np.ndarray) -> dict:
     d = decide(cnn_probs, svm_probs, models.rule)
     agree = ~d.disagree
     correct = d.label == y
-    accepted = ~d.review
-    return {
+    figures = {
         "cnn_accuracy": float(np.mean(cnn_label == y)),
         "cnn_single_look_accuracy": float(np.mean(single_label == y)),
         "svm_accuracy": float(np.mean(svm_label == y)),
         "combined_accuracy": float(np.mean(correct)),
         "agreement_rate": float(np.mean(agree)),
         "accuracy_where_agree": float(np.mean(correct[agree])) if agree.any() else 0.0,
-        "decision": {
-            "reject_rate": float(np.mean(d.review)),
-            "disagree_rate": float(np.mean(d.disagree)),
-            "low_confidence_rate": float(np.mean(d.low_confidence & agree)),
-            "error_among_accepted": float(np.mean(~correct[accepted])) if accepted.any() else 0.0,
-            "errors_accepted": int(np.sum(~correct & accepted)),
-        },
+        "decision": decision_figures(d, y),
         "reject_curve": [
             {"reject_rate": r, "error_rate": e}
             for r, e in reject_curve(d.confidence, d.disagree, correct, REJECT_RATES)
         ],
         "confusions": top_confusions(y, d.label),
+    }
+    if pages and models.rule.page_min_confidence is not None:
+        page_rule = models.rule.for_pages()
+        figures["page_decision"] = {
+            "min_confidence": page_rule.min_confidence,
+            **decision_figures(decide(cnn_probs, svm_probs, page_rule), y),
+        }
+    return figures
+
+
+def decision_figures(d: Decisions, y: np.ndarray) -> dict:
+    """How many digits a decision flags, and how many it accepts wrongly."""
+    correct = d.label == y
+    accepted = ~d.review
+    return {
+        "reject_rate": float(np.mean(d.review)),
+        "disagree_rate": float(np.mean(d.disagree)),
+        "low_confidence_rate": float(np.mean(d.low_confidence & ~d.disagree)),
+        "error_among_accepted": float(np.mean(~correct[accepted])) if accepted.any() else 0.0,
+        "errors_accepted": int(np.sum(~correct & accepted)),
     }
 
 

@@ -208,7 +208,7 @@ def classify_segments(
     clock.lap("cnn")
     _, svm_probs = models.svm.predict(batch)
     clock.lap("svm")
-    d = decide(cnn_probs, svm_probs, models.rule)
+    d = decide(cnn_probs, svm_probs, models.rule.for_pages())
     touching = _touching_log_odds(segments, index, batch, models)
 
     def reading(seg: Segment) -> DigitReading | None:

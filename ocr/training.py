@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.augment import augment_digits
+from ocr.augment import augment_digits, distort_test_digits
 from ocr.classifiers import (
     CNN_FILE,
     DECISION_FILE,
@@ -30,7 +30,7 @@ from ocr.classifiers import (
     HogSvmClassifier,
     write_lite_model,
 )
-from ocr.decision import fit_decision_rule
+from ocr.decision import fit_decision_rule, fit_page_threshold
 from ocr.hog import HogParams
 from ocr.mnist import Mnist
 from ocr.normalize import normalize_digits
@@ -61,6 +61,9 @@ class TrainConfig:
     svm_shifts: bool = True
     hog: HogParams = HogParams()
     target_error: float = 0.001
+    # Distorted copies of the validation digits (seeds seed + 1, seed + 2, ...) on which
+    # the page threshold of the decision rule is fitted (ocr.decision.fit_page_threshold).
+    page_rule_copies: int = 3
     # Runs of ink (half single digits, half two touching) drawn to train the touching-digit detector.
     touching_runs: int = 30000
     threads: int = 0  # 0: TensorFlow's default (all cores)
@@ -339,14 +342,28 @@ def _touching_line(figures: dict) -> str:
     )
 
 
-def fit_rule_on_validation(cnn, svm, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, report: Report):
-    """Fit the decision rule on the normalised validation digits."""
+def fit_rule_on_validation(
+    cnn, svm, x_val: np.ndarray, y_val: np.ndarray, config: TrainConfig, report: Report, raw_val: np.ndarray
+):
+    """Fit the decision rule on the normalised validation digits ``x_val``, and its page
+    threshold on distorted copies of the same digits (``raw_val``: them as MNIST has them)."""
     _, cnn_val = cnn.predict(x_val)
     _, svm_val = svm.predict(x_val)
     rule = fit_decision_rule(cnn_val, svm_val, y_val, config.target_error)
+    copies = [distort_test_digits(raw_val, seed=config.seed + k) for k in range(1, config.page_rule_copies + 1)]
+    if copies:
+        pages = np.concatenate(copies)
+        _, cnn_pages = cnn.predict(pages)
+        _, svm_pages = svm.predict(pages)
+        rule = fit_page_threshold(cnn_pages, svm_pages, np.tile(y_val, len(copies)), rule)
     report(
         f"decision rule (on {len(y_val)} validation digits): SVM weight {rule.svm_weight}, "
         f"min confidence {rule.min_confidence:.4f}"
+        + (
+            f"; on pages {rule.page_min_confidence:.4f} (fitted on {len(copies)} distorted copies)"
+            if rule.page_min_confidence is not None
+            else ""
+        )
     )
     return rule
 
@@ -380,7 +397,7 @@ def refit_decision(
             "svm_shifts": config.svm_shifts,
             "hog": config.hog.__dict__,
         }
-    rule = fit_rule_on_validation(models.cnn, svm, x_val, y_val, config, report)
+    rule = fit_rule_on_validation(models.cnn, svm, x_val, y_val, config, report, data.x_train[val_idx])
     (model_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     report("measuring the models on MNIST test (never trained on)")
     manifest["decision_rule"] = json.loads(rule.to_json())
@@ -433,7 +450,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     report(_touching_line(touching_figures))
     cnn = CnnClassifier(model)
 
-    rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report)
+    rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report, data.x_train[val_idx])
 
     bare = _save_for_inference(model, out_dir / CNN_FILE)
     cnn_lite = write_lite_model(out_dir, bare)

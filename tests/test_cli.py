@@ -94,6 +94,11 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     fitted = manifest["decision_rule"]["min_confidence"]
     assert refit["decision_rule"]["min_confidence"] == pytest.approx(fitted, abs=1e-5)
     assert load_models(tmp_path).rule.min_confidence == pytest.approx(fitted, abs=1e-5)
+    # the page threshold is refitted with it, and is the stricter one
+    page = refit["decision_rule"]["page_min_confidence"]
+    assert page == pytest.approx(manifest["decision_rule"]["page_min_confidence"], abs=1e-5)
+    assert 0 < page <= 1
+    assert "page_decision" in refit["metrics"]["mnist_test"]["distorted"]
     other = Mnist(**{**small.__dict__, "sha256": "0" * 64})
     with pytest.raises(DatasetError):
         refit_decision(other, tmp_path, TrainConfig(), "refit", lines.append)

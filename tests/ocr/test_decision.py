@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from ocr.decision import DecisionRule, decide, fit_decision_rule, reject_curve, threshold_for_error
+from ocr.decision import (
+    DecisionRule,
+    decide,
+    fit_decision_rule,
+    fit_page_threshold,
+    reject_curve,
+    threshold_for_error,
+)
 
 
 def _onehotish(labels, p):
@@ -67,3 +74,37 @@ def test_reject_curve_drops_disagreements_first():
     correct = np.array([False, True, True, False])
     curve = reject_curve(conf, disagree, correct, (0.0, 0.25, 0.5))
     assert curve == [(0.0, 0.5), (0.25, pytest.approx(1 / 3)), (0.5, 0.0)]
+
+
+def test_pages_are_judged_by_the_stricter_page_threshold():
+    rule = DecisionRule(svm_weight=0.0, min_confidence=0.9, target_error=0.001, page_min_confidence=0.99)
+    cnn = _onehotish([4, 4], 0.95)
+    cnn[1] = _onehotish([4], 0.995)[0]
+    svm = _onehotish([4, 4], 0.9)
+    assert decide(cnn, svm, rule).low_confidence.tolist() == [False, False]
+    assert decide(cnn, svm, rule.for_pages()).low_confidence.tolist() == [True, False]
+    # A page threshold under the clean one never loosens the rule.
+    assert DecisionRule(0.0, 0.9, 0.001, page_min_confidence=0.5).for_pages().min_confidence == 0.9
+    # Rules written before page thresholds existed load and read pages with their one threshold.
+    old = DecisionRule.from_json('{"svm_weight": 0.1, "min_confidence": 0.9, "target_error": 0.001}')
+    assert old.page_min_confidence is None and old.for_pages() == old
+    assert DecisionRule.from_json(rule.to_json()) == rule
+
+
+def test_page_threshold_is_fitted_on_the_distorted_digits_at_the_rules_weight():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 10, 4000)
+    # Distorted digits: wrong answers up to confidence 0.97, where clean digits had none above 0.9.
+    conf = rng.uniform(0.6, 1.0, 4000)
+    wrong = (conf < 0.97) & (rng.random(4000) < 0.2)
+    cnn_labels = np.where(wrong, (labels + 1) % 10, labels)
+    cnn = np.repeat(((1 - conf) / 9)[:, None], 10, axis=1).astype(np.float32)
+    cnn[np.arange(4000), cnn_labels] = conf
+    svm = _onehotish(cnn_labels, 0.9)  # agreeing with the CNN: only the threshold can catch these
+    rule = DecisionRule(svm_weight=0.0, min_confidence=0.9, target_error=0.001)
+    fitted = fit_page_threshold(cnn, svm, labels, rule)
+    assert (fitted.svm_weight, fitted.min_confidence, fitted.target_error) == (0.0, 0.9, 0.001)
+    assert fitted.page_min_confidence > 0.96
+    d = decide(cnn, svm, fitted.for_pages())
+    accepted = ~d.review
+    assert accepted.any() and np.mean(d.label[accepted] != labels[accepted]) <= 0.001

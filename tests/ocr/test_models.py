@@ -175,3 +175,11 @@ def test_hog_svm_sums_match_scikit_learn(models, test_subset):
     far = features * 1e6  # sigmoids pushed to 0 and 1 on every class
     np.testing.assert_allclose(sums.predict_proba(far), models.svm.svm.predict_proba(far), rtol=0, atol=1e-12)
     assert SigmoidCalibratedSvms.of(object()) is None
+
+
+def test_pages_get_a_stricter_threshold_that_errs_less_on_distorted_digits(models, figures):
+    # Fitted on distorted copies of the validation digits; scored here on the distorted test subset.
+    assert models.rule.page_min_confidence > models.rule.min_confidence
+    clean_rule, page_rule = figures["distorted"]["decision"], figures["distorted"]["page_decision"]
+    assert page_rule["reject_rate"] > clean_rule["reject_rate"]
+    assert page_rule["errors_accepted"] < clean_rule["errors_accepted"]

@@ -251,3 +251,18 @@ def test_a_stroke_far_taller_than_the_digits_goes_to_review(models, mnist):
     cv2.line(page, (128, 128), (133, 228), 0, 5)  # a fold or a stray stroke, read as a tall 1
     (field,) = read_page(page, models).fields
     assert "a mark far taller than a digit here" in field.reasons
+
+
+def test_pages_are_read_with_the_rules_page_threshold(models, mnist):
+    from dataclasses import replace
+
+    page = _form(mnist)
+    plain = read_page(page, models)
+    digits = [d for f in plain.fields for d in f.digits]
+    assert digits and not any(d.low_confidence for d in digits)
+    # A page threshold above every digit's confidence sends every digit to review; the clean threshold stays.
+    strict = replace(models, rule=replace(models.rule, page_min_confidence=1.0))
+    comb = read_page(page, strict).fields[0]
+    assert (comb.kind, comb.value) == ("comb", plain.fields[0].value)
+    assert all(d.low_confidence for d in comb.digits) and comb.needs_review
+    # (The amount's box goes too: a box of marks none of which reads as a sure digit is not taken for a number.)
