@@ -402,6 +402,7 @@ def refit_decision(
     report("measuring the models on MNIST test (never trained on)")
     manifest["decision_rule"] = json.loads(rule.to_json())
     manifest["decision_command"] = command
+    manifest["config"] = {**manifest.get("config", {}), "page_rule_copies": config.page_rule_copies}
     manifest["cnn_second_look"] = _second_look_record(models.cnn)
     manifest["metrics"] = {
         "mnist_test": evaluate_models(Models(cnn=models.cnn, svm=svm, rule=rule, manifest={}), data.x_test, data.y_test)

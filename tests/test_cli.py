@@ -97,7 +97,7 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     # the page threshold is refitted with it, and is the stricter one
     page = refit["decision_rule"]["page_min_confidence"]
     assert page == pytest.approx(manifest["decision_rule"]["page_min_confidence"], abs=1e-5)
-    assert 0 < page <= 1
+    assert 0 < page <= 1 and refit["config"]["page_rule_copies"] == TrainConfig().page_rule_copies
     assert "page_decision" in refit["metrics"]["mnist_test"]["distorted"]
     other = Mnist(**{**small.__dict__, "sha256": "0" * 64})
     with pytest.raises(DatasetError):
