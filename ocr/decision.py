@@ -125,9 +125,7 @@ def fit_decision_rule(
     """
     best: tuple[float, DecisionRule] | None = None
     for w in _WEIGHTS:
-        rule = DecisionRule(svm_weight=w, min_confidence=0.0, target_error=target_error)
-        d = decide(cnn_probs, svm_probs, rule)
-        threshold = threshold_for_error(d.confidence, d.label == labels, ~d.disagree, target_error)
+        d, threshold = _threshold_at(cnn_probs, svm_probs, labels, w, target_error)
         rejected = float(np.mean(d.disagree | (d.confidence < threshold)))
         if best is None or rejected < best[0] - 1e-12:
             best = (rejected, DecisionRule(svm_weight=w, min_confidence=threshold, target_error=target_error))
@@ -143,9 +141,16 @@ def fit_page_threshold(
     The SVM weight and the target error stay the rule's own; only the
     confidence threshold is chosen again, on digits like those cut from pages.
     """
-    d = decide(cnn_probs, svm_probs, replace(rule, min_confidence=0.0))
-    threshold = threshold_for_error(d.confidence, d.label == np.asarray(labels), ~d.disagree, rule.target_error)
+    _, threshold = _threshold_at(cnn_probs, svm_probs, labels, rule.svm_weight, rule.target_error)
     return replace(rule, page_min_confidence=threshold)
+
+
+def _threshold_at(
+    cnn_probs: np.ndarray, svm_probs: np.ndarray, labels: np.ndarray, svm_weight: float, target_error: float
+) -> tuple[Decisions, float]:
+    """The decisions at ``svm_weight`` with no threshold, and the lowest threshold meeting ``target_error``."""
+    d = decide(cnn_probs, svm_probs, DecisionRule(svm_weight=svm_weight, min_confidence=0.0, target_error=target_error))
+    return d, threshold_for_error(d.confidence, d.label == np.asarray(labels), ~d.disagree, target_error)
 
 
 def threshold_for_error(
