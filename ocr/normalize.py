@@ -57,17 +57,28 @@ def normalize_digit(crop: np.ndarray, bright_ink: bool | None = None) -> np.ndar
     ValueError
         The crop is not an image (wrong number of dimensions or channels).
     """
-    ink = _to_ink(crop, bright_ink)
-    mask = _ink_mask(ink)
+    mask = _binary_ink(crop) if bright_ink else None
+    if mask is not None:
+        # A 0/255 ink mask (as segmentation cuts): the steps below reduce to its own pixels.
+        ink = None
+        if not 0 < np.count_nonzero(mask) < mask.size:
+            raise BlankCropError("digit crop is uniform (blank paper or all ink): no stroke to read")
+    else:
+        ink = _to_ink(crop, bright_ink)
+        mask = _ink_mask(ink)
     mask = _drop_fragments(mask)
     if not mask.any():
         raise BlankCropError("digit crop holds no stroke after removing specks and line fragments")
-    # Keep the anti-aliased rim of the kept strokes, nothing of what was dropped.
-    keep = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    ink = np.where(keep, ink, 0.0).astype(np.float32)
-    rows, cols = np.nonzero(mask)
-    box = ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-    return _place_in_field(_fit_box(box))
+    if ink is None:
+        # Whatever was dropped is its own 8-connected component, so no pixel of it
+        # lies within one pixel of a kept one: the kept strokes are the ink.
+        ink = mask.astype(np.float32)
+    else:
+        # Keep the anti-aliased rim of the kept strokes, nothing of what was dropped.
+        keep = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        ink = np.where(keep, ink, 0.0).astype(np.float32)
+    x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+    return _place_in_field(_fit_box(ink[y : y + h, x : x + w]))
 
 
 def normalize_digits(crops: list[np.ndarray] | np.ndarray, bright_ink: bool | None = None) -> np.ndarray:
@@ -81,6 +92,21 @@ def normalize_digits(crops: list[np.ndarray] | np.ndarray, bright_ink: bool | No
     for i, crop in enumerate(crops):
         out[i] = normalize_digit(crop, bright_ink)
     return out
+
+
+def _binary_ink(crop: np.ndarray) -> np.ndarray | None:
+    """The ink (bool) of a 2-D uint8 crop holding only 0 (paper) and 255 (ink), else None.
+
+    For such a crop :func:`_to_ink` gives the ink as 0/1 and :func:`_ink_mask`
+    marks exactly its 255 pixels (Otsu's threshold on two levels stays below
+    the upper one), so the mask is read off directly.
+    """
+    if not isinstance(crop, np.ndarray) or crop.ndim != 2 or crop.dtype != np.uint8 or crop.size == 0:
+        return None
+    ink = crop == 255
+    if np.count_nonzero(ink) + np.count_nonzero(crop == 0) != crop.size:
+        return None
+    return ink
 
 
 def _to_ink(crop: np.ndarray, bright_ink: bool | None) -> np.ndarray:

@@ -74,6 +74,21 @@ def test_specks_are_dropped(mnist):
     assert np.abs(normalize_digit(crop) - clean).mean() < 0.01
 
 
+def test_binary_ink_masks_read_as_the_general_path_reads_them(mnist):
+    # Segmentation hands over 0/255 masks, read by a shortcut; the same masks as
+    # float 0/1 go the general way (Otsu, rim dilation) and must come out identical.
+    rng = np.random.default_rng(5)
+    for digit in mnist.x_test[:60]:
+        mask = np.where(_scan_like(digit, dark_ink=False) > 100, 255, 0).astype(np.uint8)
+        mask[: rng.integers(0, 4), :] = 255  # a box line along the top, sometimes
+        mask[rng.integers(0, mask.shape[0]), rng.integers(0, mask.shape[1])] = 255  # a speck
+        fast = normalize_digit(mask, bright_ink=True)
+        general = normalize_digit(mask.astype(np.float32) / 255, bright_ink=True)
+        np.testing.assert_array_equal(fast, general)
+    with pytest.raises(BlankCropError):
+        normalize_digit(np.full((30, 20), 255, np.uint8), bright_ink=True)
+
+
 @pytest.mark.parametrize(
     "crop",
     [
