@@ -19,7 +19,7 @@ from ocr.errors import (
     UnreadableScanError,
     UnsupportedFormatError,
 )
-from ocr.load import load_pages
+from ocr.load import load_pages, page_scan
 
 
 def _page(width=300, height=200) -> np.ndarray:
@@ -121,6 +121,76 @@ def test_a_scanned_pdf_is_rasterised_at_its_scan_resolution_or_the_working_one()
     # A page without a scan (drawn only) is rendered at 150 dpi, and an explicit dpi wins.
     assert np.allclose(load_pages(_pdf(1))[0].image.shape, (1650, 1275), atol=1)  # 11 x 8.5 inches
     assert load_pages(_scanned_pdf(300), pdf_dpi=300)[0].image.shape == (300, 600)
+
+
+@pytest.mark.parametrize("mode", ["L", "1", "RGB"])
+def test_a_scanned_pdf_page_is_its_image_decoded_as_stored(mode):
+    scan = np.full((420, 300), 255, np.uint8)
+    cv2.putText(scan, "42", (30, 250), cv2.FONT_HERSHEY_SIMPLEX, 5, 0, 14)
+    stored = Image.fromarray(scan).convert(mode)
+    buf = io.BytesIO()
+    stored.save(buf, format="PDF", resolution=150)
+    document = pdfium.PdfDocument(buf.getvalue())
+    image, dpi = page_scan(document[0])
+    assert dpi == pytest.approx(150, abs=0.01) and image.shape == (420, 300) and image.dtype == np.uint8
+    # The scan's own pixels (JPEG-compressed for gray and colour, exact for bilevel),
+    # and what rendering the page shows.
+    expected = np.asarray(stored.convert("L"), dtype=int)
+    if mode == "1":
+        assert np.array_equal(image, expected)
+    assert np.abs(image - expected).mean() < 2
+    rendered = document[0].render(scale=150 / 72, grayscale=True).to_numpy()[:420, :300]
+    assert np.abs(image.astype(int) - rendered).mean() < 3
+    (page,) = load_pages(buf.getvalue())
+    assert np.array_equal(page.image, image) and page.dpi == dpi
+
+
+def _pdf_with(edit) -> pdfium.PdfDocument:
+    """A one-page PDF holding a 300x420-pixel scan over its whole 144x201.6 pt page (150 dpi), changed by ``edit``."""
+    document = pdfium.PdfDocument.new()
+    page = document.new_page(144, 201.6)
+    image = pdfium.PdfImage.new(document)
+    scan = np.full((420, 300), 200, np.uint8)
+    image.set_bitmap(pdfium.PdfBitmap.from_pil(Image.fromarray(scan)))
+    image.set_matrix(pdfium.PdfMatrix().scale(144, 201.6))
+    page.insert_obj(image)
+    edit(document, page, image)
+    page.gen_content()
+    buf = io.BytesIO()
+    document.save(buf)
+    return pdfium.PdfDocument(buf.getvalue())
+
+
+def _second_image(document, page, _image):
+    other = pdfium.PdfImage.new(document)
+    other.set_bitmap(pdfium.PdfBitmap.from_pil(Image.fromarray(np.zeros((10, 10), np.uint8))))
+    other.set_matrix(pdfium.PdfMatrix().scale(20, 20))
+    page.insert_obj(other)
+
+
+def _annotation(_document, page, _image):
+    import pypdfium2.raw as pdfium_c
+
+    annotation = pdfium_c.FPDFPage_CreateAnnot(page.raw, pdfium_c.FPDF_ANNOT_SQUARE)
+    pdfium_c.FPDFAnnot_SetRect(annotation, pdfium_c.FS_RECTF(10, 60, 50, 20))
+    pdfium_c.FPDFPage_CloseAnnot(annotation)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda document, page, image: page.set_rotation(90),
+        lambda document, page, image: image.set_matrix(pdfium.PdfMatrix().scale(100, 201.6)),
+        lambda document, page, image: image.set_matrix(pdfium.PdfMatrix().scale(144, -201.6).translate(0, 201.6)),
+        _second_image,
+        _annotation,
+    ],
+    ids=["rotated-page", "image-not-covering-the-page", "mirrored-image", "two-images", "annotation"],
+)
+def test_a_pdf_page_that_is_more_than_one_upright_image_is_rendered(edit):
+    document = _pdf_with(lambda *_: None)
+    assert page_scan(document[0]) is not None  # the unchanged page is taken as its image
+    assert page_scan(_pdf_with(edit)[0]) is None
 
 
 def test_a_file_with_more_pages_than_allowed_is_refused_whole_not_cut_short():
