@@ -420,17 +420,14 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
     if not free_rules:
         return []
     # No stray walls: marks much taller than wide.
-    marks = [c for c in stroke_components_outside(components, used) if c[3] <= 6 * c[2] or c[3] < 60]
+    marks = [c for c in stroke_components_outside(components, used) if (c[3] <= 6 * c[2] or c[3] < 60) and c[3] >= 15]
+    boxes = np.array(marks, np.int64).reshape(-1, 4)
+    x, y, w, h = boxes.T
     fields: list[FieldRegion] = []
     for rule in free_rules:
-        above = [
-            c
-            for c in marks
-            if c[0] >= rule.x0 - 10
-            and c[0] + c[2] <= rule.x1 + 10
-            and 0 <= rule.y - (c[1] + c[3]) <= 0.6 * c[3] + 6
-            and c[3] >= 15
-        ]
+        gap = rule.y - (y + h)
+        standing = (x >= rule.x0 - 10) & (x + w <= rule.x1 + 10) & (gap >= 0) & (gap <= 0.6 * h + 6)
+        above = [marks[i] for i in np.flatnonzero(standing).tolist()]
         if not above:
             continue
         for box in group_lines(above):
@@ -488,7 +485,7 @@ def stroke_boxes(components: Components, min_height: int = 12) -> list[Box]:
 
 def _stroke_rows(stats: np.ndarray, min_height: int) -> list[Box]:
     keep = (stats[:, 4] >= 20) & ((stats[:, 3] >= min_height) | (stats[:, 2] >= min_height))
-    return [(int(x), int(y), int(w), int(h)) for x, y, w, h in stats[keep, :4]]
+    return [tuple(row) for row in stats[keep, :4].tolist()]
 
 
 def stroke_components_outside(

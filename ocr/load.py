@@ -256,7 +256,7 @@ def _load_pdf(data: bytes, name: str, pdf_dpi: int | None, max_pixels: int, max_
         pages = []
         for index in range(len(document)):
             page = document[index]
-            scan = None if pdf_dpi else page_scan(page, max_pixels, name, index + 1)
+            scan = page_scan(page, max_pixels, name, index + 1, pdf_dpi)
             if scan is not None:
                 pages.append(Page(index + 1, *scan))
                 continue
@@ -276,7 +276,7 @@ def _load_pdf(data: bytes, name: str, pdf_dpi: int | None, max_pixels: int, max_
         document.close()
 
 
-def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number: int = 1):
+def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number: int = 1, dpi: float | None = None):
     """``(gray image, dpi)`` of a PDF page that is nothing but one scanned image, decoded as it is stored; else None.
 
     A scanner's PDF holds each page as a single image drawn over the whole
@@ -287,7 +287,8 @@ def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number:
     object, the image upright (no turn or mirror) and covering exactly the
     page's crop box, square pixels, gray, RGB or a palette of them (at most 8
     bits a component: PDFium decodes them to gray or BGR), nothing transparent, at a resolution read as it is
-    (:func:`ocr.cleanup.working_scale` 1).  Anything else is rendered.
+    (:func:`ocr.cleanup.working_scale` 1) and, if ``dpi`` is asked for, at
+    that resolution (within 1%).  Anything else is rendered.
     """
     import pypdfium2.raw as pdfium_c
 
@@ -319,8 +320,10 @@ def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number:
     }
     if meta.colorspace not in gray_or_rgb or not 1 <= meta.bits_per_pixel <= 24:
         return None
-    dpi = float(meta.horizontal_dpi)
-    if not 50 <= dpi <= 1.5 * WORKING_DPI or abs(meta.vertical_dpi - dpi) > 0.01 * dpi:
+    scanned = float(meta.horizontal_dpi)
+    if not 50 <= scanned <= 1.5 * WORKING_DPI or abs(meta.vertical_dpi - scanned) > 0.01 * scanned:
+        return None
+    if dpi is not None and abs(dpi - scanned) > 0.01 * scanned:
         return None
     _check_size((meta.width, meta.height), max_pixels, name, number)
     bitmap = image.get_bitmap(render=False)
@@ -335,7 +338,7 @@ def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number:
         gray = cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_BGR2GRAY)
     else:
         return None
-    return np.ascontiguousarray(gray, dtype=np.uint8), dpi
+    return np.ascontiguousarray(gray, dtype=np.uint8), scanned
 
 
 def scanned_dpi(page) -> float:
