@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ocr.geometry import Box, Components, FieldRegion, Outlines, box_iou, label_components, outline_components
+from ocr.stats import median, percentile
 
 
 @dataclass(frozen=True)
@@ -106,42 +107,78 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
     # row differences, not a pass over the band.
     _, flags = cv2.threshold(v_mask, 0, 1, cv2.THRESH_BINARY)
     sums = cv2.integral(flags)
-    for i, top in enumerate(rules):
-        for bottom in rules[i + 1 :]:
-            gap = bottom.y - top.y
-            if gap < min_height:
+    for i, j in closed_bands(rules, sums, min_height, max_height):
+        top, bottom = rules[i], rules[j]
+        gap = bottom.y - top.y
+        x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
+        # A box's rules end at its outer walls; strokes of handwriting that
+        # happen to look like two rules and a wall do not close like that.
+        tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
+        walls = find_walls(sums, x0, x1, top, bottom, tolerance)
+        if len(walls) < 2:
+            continue
+        widths = [right[0] - left[1] for left, right in zip(walls[:-1], walls[1:], strict=False)]
+        typical = percentile(widths, 75)
+        for (left, right), width in zip(zip(walls[:-1], walls[1:], strict=False), widths, strict=True):
+            key = (left[0] // 4, top.y // 4, right[1] // 4)
+            # A narrow slot between two boxes of a row of separate boxes is no box.
+            if key in claimed or width < 6 or (len(widths) >= 3 and width < 0.45 * typical):
                 continue
-            if gap > max_height:
-                break
-            x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
-            if x1 - x0 < min_height * 0.6:
-                continue
-            # A box's rules end at its outer walls; strokes of handwriting that
-            # happen to look like two rules and a wall do not close like that.
-            tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
-            walls = find_walls(sums, x0, x1, top, bottom, tolerance)
-            if len(walls) < 2:
-                continue
-            widths = [right[0] - left[1] for left, right in zip(walls[:-1], walls[1:], strict=False)]
-            typical = float(np.percentile(widths, 75))
-            for (left, right), width in zip(zip(walls[:-1], walls[1:], strict=False), widths, strict=True):
-                key = (left[0] // 4, top.y // 4, right[1] // 4)
-                # A narrow slot between two boxes of a row of separate boxes is no box.
-                if key in claimed or width < 6 or (len(widths) >= 3 and width < 0.45 * typical):
-                    continue
-                claimed.add(key)
-                outer = (
-                    left[0],
-                    top.y - top.thickness // 2,
-                    right[1] - left[0],
-                    gap + (top.thickness + bottom.thickness) // 2,
-                )
-                inner_y0 = top.y + (top.thickness + 1) // 2 + 1
-                inner_y1 = bottom.y - (bottom.thickness + 1) // 2
-                inner = (left[1] + 1, inner_y0, right[0] - left[1] - 1, inner_y1 - inner_y0)
-                if inner[2] > 4 and inner[3] > 4:
-                    rects.append(Rect(outer, inner))
+            claimed.add(key)
+            outer = (
+                left[0],
+                top.y - top.thickness // 2,
+                right[1] - left[0],
+                gap + (top.thickness + bottom.thickness) // 2,
+            )
+            inner_y0 = top.y + (top.thickness + 1) // 2 + 1
+            inner_y1 = bottom.y - (bottom.thickness + 1) // 2
+            inner = (left[1] + 1, inner_y0, right[0] - left[1] - 1, inner_y1 - inner_y0)
+            if inner[2] > 4 and inner[3] > 4:
+                rects.append(Rect(outer, inner))
     return _drop_nested(rects)
+
+
+def closed_bands(rules: list[Rule], sums: np.ndarray, min_height: int, max_height: int) -> list[tuple[int, int]]:
+    """Index pairs (top, bottom) of ``rules`` (sorted by y) that may bound a row of boxes, in loop order.
+
+    A pair qualifies when the rules are ``min_height`` to ``max_height``
+    apart, overlap by at least 0.6 of ``min_height``, and vertical ink covers
+    the band between them near both ends of the overlap: the cheap tests of
+    :func:`find_walls`, made for every pair of the page at once (a page has
+    some 150 such pairs, nearly all of them no box).  ``sums``: as for
+    :func:`find_walls`.
+    """
+    if len(rules) < 2:
+        return []
+    y, x0, x1, thick = (
+        np.array(v, np.int64) for v in zip(*((r.y, r.x0, r.x1, r.thickness) for r in rules), strict=True)
+    )
+    i, j = np.triu_indices(len(rules), 1)
+    gap = y[j] - y[i]
+    lo_x, hi_x = np.maximum(x0[i], x0[j]), np.minimum(x1[i], x1[j])
+    keep = (gap >= min_height) & (gap <= max_height) & (hi_x - lo_x >= min_height * 0.6)
+    band_top, band_bottom = y[i] + thick[i], y[j] - thick[j]
+    keep &= band_bottom - band_top >= 4
+    i, j, lo_x, hi_x = i[keep], j[keep], lo_x[keep], hi_x[keep]
+    if not len(i):
+        return []
+    height, width = sums.shape[0] - 1, sums.shape[1] - 1
+    y0, y1 = np.minimum(band_top[keep], height), np.minimum(band_bottom[keep], height)
+    need = 0.85 * (y1 - y0)
+    tolerance = np.maximum(6, 2 * np.maximum(thick[i], thick[j]))
+    start, stop = np.maximum(0, lo_x - 3), np.minimum(width, hi_x + 3)
+    closed = np.ones(len(i), bool)
+    for lo, hi in ((start, np.minimum(stop, lo_x + tolerance + 1)), (np.maximum(start, hi_x - tolerance - 1), stop)):
+        # Column c of the window is covered when the band holds ``need`` ink pixels in it.
+        columns = lo[:, None] + np.arange(max(1, int((hi - lo).max())))[None, :]
+        inside = columns < hi[:, None]
+        columns = np.minimum(columns, width - 1)
+        ink = (sums[y1[:, None], columns + 1] - sums[y0[:, None], columns + 1]) - (
+            sums[y1[:, None], columns] - sums[y0[:, None], columns]
+        )
+        closed &= (inside & (ink >= need[:, None])).any(axis=1)
+    return list(zip(i[closed].tolist(), j[closed].tolist(), strict=True))
 
 
 def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tolerance: int) -> list[tuple[int, int]]:
@@ -188,8 +225,8 @@ def drop_false_walls(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
     walls = list(walls)
     while len(walls) > 2:
         cells = [walls[i + 1][0] - walls[i][1] for i in range(len(walls) - 1)]
-        typical = float(np.percentile(cells, 75))
-        usual_thickness = float(np.median([end - start for start, end in walls]))
+        typical = percentile(cells, 75)
+        usual_thickness = median([end - start for start, end in walls])
         candidates = []
         for i in range(1, len(walls) - 1):
             left, right = cells[i - 1], cells[i]
@@ -310,7 +347,7 @@ def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRe
             groups.append([k])
     rect_groups = [[rects[k] for k in g] for g in groups]
     combs = [g for g in rect_groups if len(g) >= 2]
-    cell_height = float(np.median([r.outer[3] for g in combs for r in g])) if combs else None
+    cell_height = median([r.outer[3] for g in combs for r in g]) if combs else None
     fields = []
     for g in rect_groups:
         if len(g) == 1 and not is_number_box(g[0].outer, cell_height, writing):
@@ -354,7 +391,7 @@ def writing_height(components: Components, boxes: list[Box]) -> float | None:
     marks = np.array(stroke_boxes(components), dtype=np.int64).reshape(-1, 4)
     if len(boxes):
         marks = marks[~contains_boxes(np.array(boxes, np.int64).reshape(-1, 4), marks, 2).any(axis=0)]
-    return float(np.median(marks[:, 3])) if len(marks) else None
+    return median(marks[:, 3]) if len(marks) else None
 
 
 def _handwriting(
@@ -401,7 +438,7 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
     ]
     if not marks:
         return []
-    typical = float(np.median([c[3] for c in marks if c[3] >= 20] or [20]))
+    typical = median([c[3] for c in marks if c[3] >= 20] or [20])
     characters = [c for c in marks if c[3] >= 0.4 * typical]
     return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in group_lines(characters)]
 
@@ -466,10 +503,10 @@ def hairlines(widths: np.ndarray, areas: np.ndarray) -> np.ndarray:
     marks = areas[areas >= 20]  # noise specks do not count
     if marks.size == 0:
         return np.zeros(widths.shape, bool)
-    big = areas >= max(20.0, 0.3 * float(np.percentile(marks, 95)))
+    big = areas >= max(20.0, 0.3 * percentile(marks, 95))
     if big.sum() < 3:
         return np.zeros(widths.shape, bool)
-    pen = float(np.median(widths[big]))
+    pen = median(widths[big])
     return widths < 0.4 * pen
 
 
@@ -552,6 +589,8 @@ def group_lines(components: list[Box]) -> list[Box]:
     within three character heights (so lines may slope, as in photos), else it
     starts a line.
     """
+    if not components:
+        return []
     lines: list[list[Box]] = []
     for c in sorted(components):  # left to right; ties by position, so the input's order does not matter
         cy0, cy1 = c[1], c[1] + c[3]
@@ -567,7 +606,7 @@ def group_lines(components: list[Box]) -> list[Box]:
             lines.append([c])
         else:
             best.append(c)
-    return merge_lines([_union(line) for line in lines], float(np.median([c[3] for c in components])))
+    return merge_lines([_union(line) for line in lines], median([c[3] for c in components]))
 
 
 def merge_lines(lines: list[Box], char_height: float) -> list[Box]:

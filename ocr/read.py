@@ -20,6 +20,7 @@ from ocr.fields import find_fields, line_masks
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, stroke_width, width_penalty
+from ocr.stats import median
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
@@ -309,7 +310,7 @@ def assemble_field(
     read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
     if odd_pen([stroke_width(seg.crop) for seg in read]):
         reasons.append("a mark drawn much finer than the other digits")
-    cell_height = float(np.median([c[3] for c in region.cells])) if region.cells else None
+    cell_height = median([c[3] for c in region.cells]) if region.cells else None
     if too_tall([seg.bbox[3] for seg in read], cell_height):
         reasons.append("a mark far taller than a digit here")
     if region.kind == "line" and too_wide([seg.bbox for seg in read]):
@@ -373,7 +374,7 @@ def odd_pen(widths: list[float], share: float = 0.5) -> bool:
     """
     if len(widths) < 3:
         return False
-    return min(widths) < share * float(np.median(widths))
+    return min(widths) < share * median(widths)
 
 
 def too_tall(heights: list[int], cell_height: float | None = None) -> bool:
@@ -383,7 +384,7 @@ def too_tall(heights: list[int], cell_height: float | None = None) -> bool:
     confident 1; a digit is never half again as tall as its neighbours, and
     never overflows its box by a quarter of the box's height.
     """
-    if len(heights) >= 2 and max(heights) > 1.5 * float(np.median(heights)):
+    if len(heights) >= 2 and max(heights) > 1.5 * median(heights):
         return True
     return cell_height is not None and bool(heights) and max(heights) > 1.25 * cell_height
 

@@ -16,6 +16,7 @@ import numpy as np
 from ocr.fields import long_components
 from ocr.geometry import Box, FieldRegion, label_components
 from ocr.normalize import normalize_digit
+from ocr.stats import median
 
 # Narrowest run of ink, against the field's digit height, that may be touching digits
 # (a 1 touching a 0 makes a run not much wider than one digit).
@@ -121,7 +122,7 @@ def rule_band(rule: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(rule)
     counts = np.bincount(xs, minlength=rule.shape[1])[cols]
     centres = np.bincount(xs, weights=ys, minlength=rule.shape[1])[cols] / counts
-    thickness = float(np.median(counts))
+    thickness = median(counts)
     # Bulges shift the centre of their columns: fit through the columns of usual thickness.
     usual = counts <= thickness + 1
     slope, intercept = np.polyfit(cols[usual], centres[usual], 1) if usual.sum() >= 2 else (0.0, centres.mean())
@@ -218,7 +219,7 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int]) -> list[Segment]:
     group_heights = [max(boxes[j][1] + boxes[j][3] for j in g) - min(boxes[j][1] for j in g) for g in groups]
     if group_heights:
         tall = [gh for gh in group_heights if gh >= 0.5 * max(group_heights)]
-        digit_height = max(digit_height, int(np.median(tall)))
+        digit_height = max(digit_height, int(median(tall)))
     segments = []
     for members in groups:
         ids = [m + 1 for m in members]
@@ -236,7 +237,7 @@ def estimate_digit_height(boxes: list[Box], areas: np.ndarray) -> int:
     if heights.size == 0 or heights.max() < 8:
         return 0
     big = heights[(heights >= 0.5 * heights.max()) & (areas >= 0.1 * areas.max())]
-    return int(np.median(big)) if big.size else int(heights.max())
+    return int(median(big)) if big.size else int(heights.max())
 
 
 def plan_characters(
@@ -273,8 +274,8 @@ def plan_characters(
     if not groups:
         return [], []
     groups = _merge_flat_fragments(groups, boxes, digit_height)
-    baseline = float(np.median([boxes[g[0]][1] + boxes[g[0]][3] for g in groups]))
-    top = float(np.median([boxes[g[0]][1] for g in groups]))
+    baseline = median([boxes[g[0]][1] + boxes[g[0]][3] for g in groups])
+    top = median([boxes[g[0]][1] for g in groups])
     separators = []
     for i, s in enumerate(small):
         if not s:
