@@ -6,6 +6,7 @@ A box is ``(x, y, w, h)`` in pixels, x to the right and y down, as OpenCV's
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import cv2
@@ -48,11 +49,12 @@ def box_iou(a: Box, b: Box) -> float:
 def transform_box(box: Box, matrix: np.ndarray) -> Box:
     """Bounding box of ``box``'s corners mapped through a 2x3 affine ``matrix``."""
     x, y, w, h = box
-    corners = np.array([[x, y, 1], [x + w, y, 1], [x, y + h, 1], [x + w, y + h, 1]], np.float64)
-    mapped = corners @ np.asarray(matrix, np.float64).T
-    x0, y0 = np.floor(mapped.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int)
-    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+    (a, b, c), (d, e, f) = np.asarray(matrix, np.float64).tolist()
+    # Plain floats: a page maps a few hundred boxes, and NumPy's per-call cost is most of the work.
+    xs = [a * px + b * py + c for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))]
+    ys = [d * px + e * py + f for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))]
+    x0, y0 = math.floor(min(xs)), math.floor(min(ys))
+    return x0, y0, math.ceil(max(xs)) - x0, math.ceil(max(ys)) - y0
 
 
 def invert_affine(matrix: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from ocr.errors import BlankCropError
 from ocr.fields import find_fields, line_masks
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
 from ocr.register import register, template_regions
-from ocr.segment import Segment, reading_crop, segment_field, stroke_width, width_penalty
+from ocr.segment import Segment, reading_crop, segment_field, width_penalty
 from ocr.stats import median
 from ocr.template import Template
 
@@ -189,7 +189,7 @@ def classify_segments(
 
     def add(seg: Segment) -> None:
         try:
-            crops.append(reading_crop(seg.crop))
+            crops.append(reading_crop(seg.crop, seg.stroke_width))
             index[id(seg)] = len(crops) - 1
         except BlankCropError:
             pass
@@ -308,7 +308,7 @@ def assemble_field(
         reasons.append(f"{len(doubtful)} doubtful digit(s)")
     reasons += doubts_about_cuts(kept, len(region.cells) if region.kind == "comb" else 0)
     read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
-    if odd_pen([stroke_width(seg.crop) for seg in read]):
+    if odd_pen([seg.stroke_width for seg in read]):
         reasons.append("a mark drawn much finer than the other digits")
     cell_height = median([c[3] for c in region.cells]) if region.cells else None
     if too_tall([seg.bbox[3] for seg in read], cell_height):
