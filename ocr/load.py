@@ -286,9 +286,10 @@ def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number:
     could not change is taken this way: no rotation, no annotation, no other
     object, the image upright (no turn or mirror) and covering exactly the
     page's crop box, square pixels, gray, RGB or a palette of them (at most 8
-    bits a component: PDFium decodes them to gray or BGR), nothing transparent, at a resolution read as it is
-    (:func:`ocr.cleanup.working_scale` 1) and, if ``dpi`` is asked for, at
-    that resolution (within 1%).  Anything else is rendered.
+    bits a component: PDFium decodes them to gray or BGR), nothing
+    transparent, at a resolution read as it is (:func:`ocr.cleanup.working_scale`
+    1) and, if ``dpi`` is asked for, at that resolution (within 1%).  Anything
+    else is rendered.
     """
     import pypdfium2.raw as pdfium_c
 
