@@ -61,8 +61,9 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     # Ink without the ruled lines, computed once: three steps below start from it.
     handwriting = _handwriting(ink, h_mask, v_mask, h_outlines)
     marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
-    rects = drop_rects_in_writing(rects, marks)
-    fields = group_rects(rects, writing_height(marks, [r.outer for r in rects]))
+    strokes = np.array(stroke_boxes(marks), np.int64).reshape(-1, 4)  # their boxes, for the next two steps
+    rects = drop_rects_in_writing(rects, strokes)
+    fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = [r.outer for r in rects] + [f.bbox for f in fields]
     if fields:
@@ -110,11 +111,7 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
     for i, j in closed_bands(rules, sums, min_height, max_height):
         top, bottom = rules[i], rules[j]
         gap = bottom.y - top.y
-        x0, x1 = max(top.x0, bottom.x0), min(top.x1, bottom.x1)
-        # A box's rules end at its outer walls; strokes of handwriting that
-        # happen to look like two rules and a wall do not close like that.
-        tolerance = max(6, 2 * max(top.thickness, bottom.thickness))
-        walls = find_walls(sums, x0, x1, top, bottom, tolerance)
+        walls = find_walls(sums, max(top.x0, bottom.x0), min(top.x1, bottom.x1), top, bottom)
         if len(walls) < 2:
             continue
         widths = [right[0] - left[1] for left, right in zip(walls[:-1], walls[1:], strict=False)]
@@ -144,9 +141,11 @@ def closed_bands(rules: list[Rule], sums: np.ndarray, min_height: int, max_heigh
 
     A pair qualifies when the rules are ``min_height`` to ``max_height``
     apart, overlap by at least 0.6 of ``min_height``, and vertical ink covers
-    the band between them near both ends of the overlap: the cheap tests of
-    :func:`find_walls`, made for every pair of the page at once (a page has
-    some 150 such pairs, nearly all of them no box).  ``sums``: as for
+    the band between them near both ends of the overlap: a box's rules end at
+    its outer walls, and strokes of handwriting that happen to look like two
+    rules and a wall do not close like that.  Made for every pair of the page
+    at once (a page has some 150 such pairs, nearly all of them no box), before
+    :func:`find_walls` works out the walls of the few left.  ``sums``: as for
     :func:`find_walls`.
     """
     if len(rules) < 2:
@@ -181,29 +180,19 @@ def closed_bands(rules: list[Rule], sums: np.ndarray, min_height: int, max_heigh
     return list(zip(i[closed].tolist(), j[closed].tolist(), strict=True))
 
 
-def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule, tolerance: int) -> list[tuple[int, int]]:
+def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> list[tuple[int, int]]:
     """Column runs [start, end) in x0..x1 where vertical ink covers the band between two rules.
 
     ``sums`` is ``cv2.integral`` of the vertical-stroke mask as 0/1 (shape (H + 1, W + 1)).
-    No walls at all unless the first starts by ``x0 + tolerance`` and the
-    last ends from ``x1 - tolerance`` on (the band is closed at both ends);
-    most pairs of rules on a page fail this, and are told apart before their
-    walls are worked out.
+    Only for a band that :func:`closed_bands` picked (at least 4 rows high,
+    closed at both ends): those tests are made there, for every pair of rules
+    of the page at once, and not again here.
     """
     y0, y1 = top.y + top.thickness, bottom.y - bottom.thickness
-    if y1 - y0 < 4:
-        return []
     pad = 3
     start, stop = max(0, x0 - pad), min(sums.shape[1] - 1, x1 + pad)
     y0, y1 = min(y0, sums.shape[0] - 1), min(y1, sums.shape[0] - 1)
     need = 0.85 * (y1 - y0)
-    # The band must be closed at both ends: a covered column by x0 + tolerance and one ending
-    # from x1 - tolerance on.  Those two windows are checked before the whole band is worked
-    # out, since most pairs of rules are no box and fail there.
-    for lo, hi in ((start, min(stop, x0 + tolerance + 1)), (max(start, x1 - tolerance - 1), stop)):
-        end = sums[y1, lo : hi + 1] - sums[y0, lo : hi + 1]
-        if not (np.diff(end) >= need).any():
-            return []
     band = sums[y1, start : stop + 1] - sums[y0, start : stop + 1]  # ink above y1 minus above y0, cumulative in x
     covered = np.diff(band) >= need
     walls = [(a + start, b + start) for a, b in runs(covered)]
@@ -270,7 +259,7 @@ def _drop_nested(rects: list[Rect]) -> list[Rect]:
     return [rects[i] for i in kept[~holds_smaller].tolist()]
 
 
-def drop_rects_in_writing(rects: list[Rect], components: Components) -> list[Rect]:
+def drop_rects_in_writing(rects: list[Rect], strokes: np.ndarray) -> list[Rect]:
     """No rectangles when every one of them lies inside a much taller mark of handwriting.
 
     Closed loops of digits (a 0, a 4, a 9 drawn squarely) can hold a "box" between their
@@ -279,13 +268,12 @@ def drop_rects_in_writing(rects: list[Rect], components: Components) -> list[Rec
     A printed box's walls are a mark of their own or are taken out as ruled lines, but a
     sloppy digit overflowing a small box can join its walls into a taller mark too: so the
     boxes go only when all of them look like this, never some boxes of a form.
-    ``components``: the labelling of the page's ink without ruled lines.
+    ``strokes`` (N, 4): the :func:`stroke_boxes` of the page's ink without ruled lines.
     """
     if not rects:
         return rects
-    marks = np.array(stroke_boxes(components), np.int64).reshape(-1, 4)
     outer = np.array([r.outer for r in rects], np.int64).reshape(-1, 4)
-    held = contains_boxes(marks, outer, 2) & (marks[:, None, 3] >= 1.5 * outer[None, :, 3])
+    held = contains_boxes(strokes, outer, 2) & (strokes[:, None, 3] >= 1.5 * outer[None, :, 3])
     return [] if held.any(axis=0).all() else rects
 
 
@@ -382,13 +370,13 @@ def is_number_box(box: Box, comb_cell_height: float | None, writing: float | Non
     return comb_cell_height is None or 0.6 * comb_cell_height <= h <= 2.5 * comb_cell_height
 
 
-def writing_height(components: Components, boxes: list[Box]) -> float | None:
+def writing_height(strokes: np.ndarray, boxes: list[Box]) -> float | None:
     """Median height (pixels) of the marks outside ``boxes``: printed text and free handwriting.
 
-    ``components``: the labelling of the page's ink without ruled lines.
+    ``strokes`` (N, 4): the :func:`stroke_boxes` of the page's ink without ruled lines.
     None when there are no such marks.
     """
-    marks = np.array(stroke_boxes(components), dtype=np.int64).reshape(-1, 4)
+    marks = strokes
     if len(boxes):
         marks = marks[~contains_boxes(np.array(boxes, np.int64).reshape(-1, 4), marks, 2).any(axis=0)]
     return median(marks[:, 3]) if len(marks) else None
