@@ -428,7 +428,24 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
         return []
     typical = median([c[3] for c in marks if c[3] >= 20] or [20])
     characters = [c for c in marks if c[3] >= 0.4 * typical]
-    return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in group_lines(characters)]
+    small = [c for c in marks if c[3] < 0.4 * typical]
+    lines = with_detached_strokes(group_lines(characters), small, reach=round(0.1 * typical))
+    return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in lines]
+
+
+def with_detached_strokes(lines: list[Box], small: list[Box], reach: int) -> list[Box]:
+    """Line boxes grown over the small marks that come within ``reach`` pixels of them.
+
+    A flat stroke written apart from its digit (the bar of a 5 or a 7) is too
+    short to start or join a line, and a line box cut to its characters would
+    cut it off, leaving its digit to be read without it.
+    """
+    grown = []
+    for box in lines:
+        x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[0] + box[2] + reach, box[1] + box[3] + reach
+        reaching = [m for m in small if m[0] < x1 and x0 < m[0] + m[2] and m[1] < y1 and y0 < m[1] + m[3]]
+        grown.append(_union([box, *reaching]))
+    return grown
 
 
 def find_underline_fields(components: Components, rules: list[Rule], used: list[Box]) -> list[FieldRegion]:

@@ -138,6 +138,22 @@ def test_lines_of_digits_on_a_page_without_boxes(mnist):
     assert fields[0].bbox[1] < fields[1].bbox[1]
 
 
+def test_a_stroke_written_apart_from_the_last_digit_stays_in_its_line(mnist):
+    # The bar of a 5 or a 7 written as a second stroke, beside the body's top: too short to
+    # count as a character of the line, it must not be cut off the line's field.
+    page = blank()
+    boxes = [draw_digit(page, mnist.x_test[i], 150 + i * 70, 300, 80) for i in range(4)]
+    x, y, w, _ = boxes[-1]
+    bar = (x + w + 4, y + 4, x + w + 50, y - 8)
+    cv2.line(page, bar[:2], bar[2:], 0, 6)
+    # A speck well away from the line stays out of it.
+    cv2.circle(page, (x + w + 160, y + 30), 4, 0, -1)
+    (field,) = find_fields(clean_page(page, deskew=False).ink)
+    fx, fy, fw, fh = field.bbox
+    assert fx + fw >= bar[2] + 3 and fy <= bar[3] - 3
+    assert fx + fw < x + w + 150
+
+
 def test_ruled_lines_and_a_frame_alone_are_not_fields():
     page = blank()
     for y in range(100, 800, 60):
