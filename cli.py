@@ -451,6 +451,11 @@ def run(
                 progress.console.print(f"[yellow]failed:[/yellow] {outcome.error}")
             progress.advance(task)
 
+        if workers == 1:
+            from ocr.classifiers import limit_threads
+
+            # This process is the worker: DIGITFLOW_THREADS applies here as in each pool process.
+            limit_threads(settings.threads)
         try:
             run_documents(settings, submission.document_ids, workers, on_done)
         except KeyboardInterrupt:

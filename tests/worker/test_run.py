@@ -89,6 +89,22 @@ def test_accepted_values_match_the_truth(scans, tmp_path):
     assert wrong == []
 
 
+def test_a_run_with_one_worker_sizes_its_own_thread_pools(scans, tmp_path, monkeypatch):
+    # With one worker the command's own process reads the scans: DIGITFLOW_THREADS applies to it
+    # as to each pool process (OpenCV's default pool only contends with the caller's thread).
+    import ocr.classifiers
+
+    sized = []
+    monkeypatch.setattr(ocr.classifiers, "limit_threads", sized.append)
+    small = tmp_path / "one"
+    small.mkdir()
+    shutil.copy(scans / "form_0001.png", small)
+    db = ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
+    result = runner.invoke(app, ["run", str(small), *db], env={"DIGITFLOW_THREADS": "3"})
+    assert result.exit_code == 0, result.output
+    assert sized == [3]
+
+
 @pytest.mark.slow
 def test_bad_arguments_give_clear_messages(scans, tmp_path):
     db = ["--db", f"sqlite:///{tmp_path / 'x.db'}"]
