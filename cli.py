@@ -350,7 +350,7 @@ def template_init(
         page = load_pages(blank)[0]
     except DigitflowError as exc:
         raise _fail(exc) from exc
-    scale = working_scale(page.dpi)
+    scale = working_scale(page.dpi, page.image.shape)
     clean = clean_page(page.image, scale=scale)
     draft = draft_template(clean.ink, name or blank.stem, scale)
     if not draft.fields:

@@ -123,12 +123,13 @@ def read_page(
     number : the page's 1-based number in its document.
     timings : if given, seconds spent per stage are added to it (cleanup,
         fields, segmentation, normalise, cnn, svm).
-    dpi : the page's resolution, when its file says; a page well above
-        :data:`ocr.cleanup.WORKING_DPI` is read shrunk to it.  Boxes always
-        come back in the page's own pixels.
+    dpi : the page's resolution, when its file says (if not, a whole A4,
+        Letter or Legal sheet gives it by its shape: :func:`ocr.cleanup.paper_dpi`);
+        a page well above :data:`ocr.cleanup.WORKING_DPI` is read shrunk to it.
+        Boxes always come back in the page's own pixels.
     """
     clock = _Clock(timings)
-    clean = clean_page(gray, scale=working_scale(dpi))
+    clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
     clock.lap("cleanup")
     h_mask, v_mask = line_masks(clean.ink)
     registration_score = None

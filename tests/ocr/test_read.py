@@ -76,6 +76,22 @@ def test_a_fine_scan_is_read_at_the_working_resolution_and_reported_in_its_own_p
             assert box_iou(d.bbox, tuple(2 * v for v in e.bbox)) > 0.7
 
 
+def test_a_fine_a4_scan_whose_file_gives_no_resolution_is_read_like_one_that_does(models, mnist, tmp_path):
+    # A generated A4 form at 300 dpi saved without its resolution (a PNG stripped of it): the sheet's
+    # shape gives it.  Read at its full size, its boxes and strokes are twice what reading is tuned for.
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    assert page.shape == (1754, 1240)
+    fine = cv2.resize(page, (2480, 3508), interpolation=cv2.INTER_CUBIC)
+    stated, unstated = read_page(fine, models, dpi=300), read_page(fine, models)
+    assert len(stated.fields) >= 6
+    assert [f.value for f in unstated.fields] == [f.value for f in stated.fields]
+    for f, g in zip(unstated.fields, stated.fields, strict=True):
+        assert box_iou(f.bbox, g.bbox) > 0.95
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",
