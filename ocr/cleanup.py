@@ -58,18 +58,21 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0) -> Cle
 
 
 # Sheets whose shape gives a scan's resolution away when its file does not: A4 (and the
-# other ISO A sizes, which share its shape; read as A4), US Letter and US Legal, inches.
-PAPER_SIZES = {"A4": (210 / 25.4, 297 / 25.4), "Letter": (8.5, 11.0), "Legal": (8.5, 14.0)}
+# other ISO A sizes, which share its shape; read as A4), US Letter, Legal and Tabloid, inches.
+PAPER_SIZES = {"A4": (210 / 25.4, 297 / 25.4), "Letter": (8.5, 11.0), "Legal": (8.5, 14.0), "Tabloid": (11.0, 17.0)}
 # Scanners' resolutions: a resolution worked out from a sheet's shape within 2% of one is that one.
 SCAN_DPIS = (100, 150, 200, 240, 300, 400, 600, 1200)
 # A page's shape must match a sheet's this closely (a scanner's own rounding is far finer).
 _PAPER_SHAPE_TOLERANCE = 0.01
+# The longest side a page of unknown resolution is read at (a camera's 4032x3024 photo is
+# shrunk to it): an A4 page at the working resolution, the largest page reading was tuned on.
+MAX_UNKNOWN_SIDE = 1754
 # Resolutions that software writes when it does not know one (screen defaults): not a scan's.
 _PLACEHOLDER_DPI = 96
 
 
 def paper_dpi(shape: tuple[int, ...]) -> float | None:
-    """The resolution of a page of ``shape`` (H, W) pixels if it is a whole A4, Letter or Legal sheet, else None.
+    """The resolution of a page of ``shape`` (H, W) pixels if it is a whole sheet (:data:`PAPER_SIZES`), else None.
 
     Either way up; a page cropped to its content, a cheque or a photo has no
     such shape and stays unknown.
@@ -88,13 +91,17 @@ def paper_dpi(shape: tuple[int, ...]) -> float | None:
 def working_scale(dpi: float | None, shape: tuple[int, ...] | None = None) -> float:
     """The factor that brings a page of ``dpi`` to :data:`WORKING_DPI`.
 
-    1 (read as it is) for pages up to 1.5 times it, and when the resolution
-    is unknown.  A page whose file gives no resolution, or a screen default
-    of 96 dpi or less, is taken at :func:`paper_dpi` of its ``shape`` when it
-    is a whole sheet of paper (a 2480x3508 PNG is an A4 page at 300 dpi).
+    1 (read as it is) for pages up to 1.5 times it.  A page whose file gives
+    no resolution, or a screen default of 96 dpi or less, is taken at
+    :func:`paper_dpi` of its ``shape`` when it is a whole sheet of paper (a
+    2480x3508 PNG is an A4 page at 300 dpi); if it is not, and it is longer
+    than :data:`MAX_UNKNOWN_SIDE`, it is shrunk to that (a camera's photo, a
+    cheque scanned fine); else it is read as it is.
     """
     if (dpi is None or dpi <= _PLACEHOLDER_DPI) and shape is not None:
         dpi = paper_dpi(shape) or dpi
+    if (dpi is None or dpi <= _PLACEHOLDER_DPI) and shape is not None and max(shape[:2]) > MAX_UNKNOWN_SIDE:
+        return MAX_UNKNOWN_SIDE / max(shape[:2])
     if dpi is None or dpi <= 1.5 * WORKING_DPI:
         return 1.0
     return WORKING_DPI / dpi

@@ -403,14 +403,19 @@ def test_a_whole_sheet_without_a_stated_resolution_is_read_at_the_one_its_shape_
     a4_300, letter_300, legal_200 = (3508, 2480), (3300, 2550), (2800, 1700)
     assert paper_dpi(a4_300) == pytest.approx(300, abs=1) and paper_dpi(a4_300[::-1]) == paper_dpi(a4_300)
     assert paper_dpi(letter_300) == pytest.approx(300) and paper_dpi(legal_200) == pytest.approx(200)
-    # A cheque, a photo (4:3) and a page cropped to its content are no whole sheet.
+    # A cheque, a photo (4:3) and a page cropped to its content are no whole sheet; a tabloid one is.
+    assert paper_dpi((2550, 1650)) == 150.0
     assert [paper_dpi(s) for s in ((750, 1650), (3024, 4032), (3300, 2480))] == [None] * 3
     assert working_scale(None, a4_300) == pytest.approx(0.5, abs=0.002)
     assert working_scale(72, a4_300) == working_scale(None, a4_300)  # a screen default is no scan's resolution
     # A resolution the file states wins; a sheet at 150 or 200 dpi is read as it is.
     assert working_scale(150, a4_300) == 1.0
     assert working_scale(None, (1754, 1240)) == 1.0 and working_scale(None, (2339, 1654)) == 1.0
-    assert working_scale(None, (3024, 4032)) == 1.0
+    # Not a whole sheet and longer than an A4 page at 150 dpi: a camera's photo is shrunk to that.
+    assert working_scale(None, (3024, 4032)) == pytest.approx(1754 / 4032)
+    assert working_scale(72, (3024, 4032)) == working_scale(None, (3024, 4032))
+    assert working_scale(300, (3024, 4032)) == 0.5
+    assert working_scale(None, (960, 1280)) == working_scale(None, (750, 1650)) == 1.0
 
 
 def test_rules_are_long_flat_strokes_with_their_thickness():

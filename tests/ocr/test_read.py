@@ -1,5 +1,7 @@
 """Reading whole pages drawn in the test, with the shipped models."""
 
+import json
+
 import cv2
 import numpy as np
 import pytest
@@ -90,6 +92,21 @@ def test_a_fine_a4_scan_whose_file_gives_no_resolution_is_read_like_one_that_doe
     assert [f.value for f in unstated.fields] == [f.value for f in stated.fields]
     for f, g in zip(unstated.fields, stated.fields, strict=True):
         assert box_iou(f.bbox, g.bbox) > 0.95
+
+
+@pytest.mark.parametrize("seed", [0, 6])
+def test_a_large_photo_is_read_like_one_of_the_size_reading_is_tuned_on(models, mnist, tmp_path, seed):
+    # A camera's photo gives no resolution; three times the sample photos' size, its digits are
+    # some 250 px tall, far beyond what segmentation is tuned for.
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, "photos", 1, seed=seed, digits=mnist.x_test, labels=mnist.y_test)
+    photo = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    large = cv2.resize(photo, (photo.shape[1] * 3, photo.shape[0] * 3), interpolation=cv2.INTER_CUBIC)
+    truth = [f["value"] for f in json.loads(scan.with_suffix(".json").read_text())["pages"][0]["fields"]]
+    as_drawn = [f.value for f in read_page(photo, models).fields]
+    assert sum(a == b for a, b in zip(as_drawn, truth, strict=True)) >= len(truth) - 1
+    assert [f.value for f in read_page(large, models).fields] == as_drawn
 
 
 def test_template_mode_names_fields_and_validates(models, mnist):
