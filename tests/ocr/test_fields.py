@@ -408,9 +408,12 @@ def test_a_whole_sheet_without_a_stated_resolution_is_read_at_the_one_its_shape_
     assert [paper_dpi(s) for s in ((750, 1650), (3024, 4032), (3300, 2480))] == [None] * 3
     assert working_scale(None, a4_300) == pytest.approx(0.5, abs=0.002)
     assert working_scale(72, a4_300) == working_scale(None, a4_300)  # a screen default is no scan's resolution
-    # A resolution the file states wins; a sheet at 150 or 200 dpi is read as it is.
+    # A resolution the file states wins.
     assert working_scale(150, a4_300) == 1.0
-    assert working_scale(None, (1754, 1240)) == 1.0 and working_scale(None, (2339, 1654)) == 1.0
+    assert working_scale(None, (1754, 1240)) == 1.0 and working_scale(150, (1754, 1240)) == 1.0
+    # A whole sheet (a form) at 200 dpi is read at 150; a cheque at 200 dpi as it is.
+    assert working_scale(200, (2339, 1654)) == working_scale(None, (2339, 1654)) == 0.75
+    assert working_scale(200, (750, 1650)) == 1.0
     # Not a whole sheet and longer than an A4 page at 150 dpi: a camera's photo is shrunk to that.
     assert working_scale(None, (3024, 4032)) == pytest.approx(1754 / 4032)
     assert working_scale(72, (3024, 4032)) == working_scale(None, (3024, 4032))
