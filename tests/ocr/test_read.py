@@ -109,6 +109,27 @@ def test_a_large_photo_is_read_like_one_of_the_size_reading_is_tuned_on(models, 
     assert [f.value for f in read_page(large, models).fields] == as_drawn
 
 
+@pytest.mark.parametrize("kind", ["forms", "cheques"])
+def test_a_page_fed_upside_down_is_read_turned_and_reported_in_its_own_pixels(models, mnist, tmp_path, kind):
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, kind, 1, seed=11, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    height, width = page.shape
+    upright = read_page(page, models)
+    turned = read_page(cv2.rotate(page, cv2.ROTATE_180), models)
+    assert abs(upright.angle) < 5 and abs(turned.angle - 180) < 5
+    assert len(upright.fields) >= 3
+    assert [f.value for f in turned.fields] == [f.value for f in upright.fields]
+    for f, g in zip(turned.fields, upright.fields, strict=True):
+        x, y, w, h = g.bbox
+        assert box_iou(f.bbox, (width - x - w, height - y - h, w, h)) > 0.9
+    # Without the check, the digits are read upside down: most in doubt, some wrongly sure.
+    as_fed = read_page(cv2.rotate(page, cv2.ROTATE_180), models, turn_check=False)
+    read_right = {f.value for f in as_fed.fields} & {g.value for g in upright.fields}
+    assert len(read_right) < len(upright.fields) / 2
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",
