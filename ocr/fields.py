@@ -45,6 +45,10 @@ class Rect:
     inner: Box
 
 
+# Least total length (px) of long vertical rules for a page to be judged lying on its side.
+_SIDEWAYS_MIN_RULES = 2000
+
+
 def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None) -> list[FieldRegion]:
     """All digit fields on a page, top to bottom then left to right.
 
@@ -84,6 +88,26 @@ def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h_mask = cv2.morphologyEx(h_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
     v_mask = cv2.morphologyEx(v_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
     return h_mask, v_mask
+
+
+def looks_sideways(h_mask: np.ndarray, v_mask: np.ndarray) -> bool:
+    """Whether a ruled page lies on its side: far more long vertical rules than horizontal ones.
+
+    Forms and cheques are ruled across (box tops and bottoms, the lines of a
+    cheque); their walls are short.  Lengths of the strokes at least an eighth
+    of the page (100 px or more) long are summed each way.  On the calibration
+    pages (60 forms, 80 cheques) the vertical length was under half the
+    horizontal on every page as drawn and over twice it, and over 4,500 px,
+    on every page turned by 90 degrees (a cheque drawn without its frame has
+    some 2,500 px of rules); two of 80 photos, which have no rules but the
+    paper's edges, pass for sideways at 1,000 px, none at 2,000.
+    """
+    height, width = h_mask.shape
+    across = outline_components(h_mask).boxes
+    down = outline_components(v_mask).boxes
+    horizontal = int(across[across[:, 2] >= max(100, width // 8), 2].sum())
+    vertical = int(down[down[:, 3] >= max(100, height // 8), 3].sum())
+    return vertical >= max(_SIDEWAYS_MIN_RULES, 2 * horizontal)
 
 
 def find_rules(h_mask: np.ndarray, min_length: int = 24, outlines: Outlines | None = None) -> list[Rule]:

@@ -17,7 +17,7 @@ from ocr.classifiers import Models
 from ocr.cleanup import CleanPage, clean_page, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
-from ocr.fields import find_fields, line_masks
+from ocr.fields import find_fields, line_masks, looks_sideways
 from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
@@ -112,6 +112,8 @@ class PageReading:
     fields: tuple[FieldReading, ...]
     registration_score: float | None = None
     problems: tuple[str, ...] = field(default=())
+    # Its rules run down the page (:func:`ocr.fields.looks_sideways`): it may lie on its side.
+    sideways: bool = False
 
 
 def read_page(
@@ -134,18 +136,66 @@ def read_page(
     number : the page's 1-based number in its document.
     timings : if given, seconds spent per stage are added to it (cleanup,
         fields, segmentation, normalise, cnn, svm).
-    dpi : the page's resolution, when its file says (if not, a whole A4,
-        Letter or Legal sheet gives it by its shape: :func:`ocr.cleanup.paper_dpi`);
+    dpi : the page's resolution, when its file says (if not, a whole sheet
+        of paper gives it by its shape: :func:`ocr.cleanup.paper_dpi`);
         a page well above :data:`ocr.cleanup.WORKING_DPI` is read shrunk to it.
         Boxes always come back in the page's own pixels.
     turn_check : in auto mode, read a page whose digits are mostly in doubt
         turned by 180 degrees if its digits read far surer that way (a page
-        fed upside down); boxes still come back in the page's own pixels.
+        fed upside down), and a ruled page whose rules run down it
+        (:func:`ocr.fields.looks_sideways`) turned by 90 degrees too, keeping
+        that reading unless a smaller share of its digits is sure; boxes
+        still come back in the page's own pixels.
     """
+    reading = _read_page(gray, models, template, number, timings, dpi, turn_check)
+    if template is not None or not turn_check or not reading.sideways:
+        return reading
+    turned = _quarter_turned(
+        _read_page(cv2.rotate(gray, cv2.ROTATE_90_CLOCKWISE), models, None, number, timings, dpi, True)
+    )
+    return turned if _sure_share(turned) >= _sure_share(reading) else reading
+
+
+def _sure_share(reading: PageReading) -> float:
+    """The share of a reading's digits that need no review (0 without digits).
+
+    Read on its side, a form's comb walls and printed labels become many
+    marks, most of them doubtful; turned upright it reads as it should.
+    """
+    digits = [d for f in reading.fields for d in f.digits]
+    return sum(not d.needs_review for d in digits) / len(digits) if digits else 0.0
+
+
+def _quarter_turned(reading: PageReading) -> PageReading:
+    """A reading of the page turned a quarter clockwise, its boxes mapped back to the page as it was."""
+    height = reading.width  # the page as it was is as tall as the turned one is wide
+
+    def back(box: Box) -> Box:
+        x, y, w, h = box
+        return (y, height - x - w, h, w)
+
+    fields = tuple(
+        replace(f, bbox=back(f.bbox), digits=tuple(replace(d, bbox=back(d.bbox)) for d in f.digits))
+        for f in reading.fields
+    )
+    return replace(reading, width=reading.height, height=height, angle=reading.angle - 90.0, fields=fields)
+
+
+def _read_page(
+    gray: np.ndarray,
+    models: Models,
+    template: Template | None,
+    number: int,
+    timings: dict[str, float] | None,
+    dpi: float | None,
+    turn_check: bool,
+) -> PageReading:
+    """:func:`read_page` with the page the way up it came, or turned by 180 degrees."""
     clock = _Clock(timings)
     clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
     clock.lap("cleanup")
     h_mask, v_mask = line_masks(clean.ink)
+    sideways = template is None and turn_check and looks_sideways(h_mask, v_mask)
     registration_score = None
     if template is not None:
         registration, rects = register(clean.ink, template, (h_mask, v_mask))
@@ -166,7 +216,8 @@ def read_page(
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
     if template is None and turn_check and reads_better_turned(segments, batch, index, decisions, models):
-        return _turned(read_page(cv2.rotate(gray, cv2.ROTATE_180), models, None, number, timings, dpi, False))
+        turned = _turned(_read_page(cv2.rotate(gray, cv2.ROTATE_180), models, None, number, timings, dpi, False))
+        return replace(turned, sideways=sideways)
     back = invert_affine(clean.matrix)
     fields = []
     free_page = all(region.kind == "line" for region in regions)
@@ -188,7 +239,9 @@ def read_page(
         fields.append(reading)
     if template is None:
         fields = [_renamed(f, f"field_{i}") for i, f in enumerate(fields, start=1)]
-    return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, tuple(fields), registration_score)
+    return PageReading(
+        number, gray.shape[1], gray.shape[0], clean.angle, tuple(fields), registration_score, sideways=sideways
+    )
 
 
 def classify_segments(

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ocr.cleanup import clean_page
 from ocr.geometry import box_iou
 from ocr.read import (
     DigitReading,
@@ -128,6 +129,30 @@ def test_a_page_fed_upside_down_is_read_turned_and_reported_in_its_own_pixels(mo
     as_fed = read_page(cv2.rotate(page, cv2.ROTATE_180), models, turn_check=False)
     read_right = {f.value for f in as_fed.fields} & {g.value for g in upright.fields}
     assert len(read_right) < len(upright.fields) / 2
+
+
+@pytest.mark.parametrize("kind", ["forms", "cheques"])
+def test_a_page_on_its_side_is_read_turned_upright_and_reported_in_its_own_pixels(models, mnist, tmp_path, kind):
+    from ocr.fields import line_masks, looks_sideways
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, kind, 1, seed=11, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    height = page.shape[0]
+    upright = read_page(page, models)
+    assert not looks_sideways(*line_masks(clean_page(page).ink))
+    for turn in (cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE):
+        side = cv2.rotate(page, turn)
+        assert looks_sideways(*line_masks(clean_page(side).ink))
+        reading = read_page(side, models)
+        assert (reading.width, reading.height) == (side.shape[1], side.shape[0])
+        assert [f.value for f in reading.fields] == [f.value for f in upright.fields]
+        for f, g in zip(reading.fields, upright.fields, strict=True):
+            x, y, w, h = g.bbox
+            # Where the field lies on the page as it came: a quarter turn of where it lies upright.
+            clockwise = turn == cv2.ROTATE_90_CLOCKWISE
+            expected = (height - y - h, x, h, w) if clockwise else (y, side.shape[0] - x - w, h, w)
+            assert box_iou(f.bbox, expected) > 0.9
 
 
 def test_template_mode_names_fields_and_validates(models, mnist):
