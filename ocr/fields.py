@@ -49,7 +49,9 @@ class Rect:
 _SIDEWAYS_MIN_RULES = 2000
 
 
-def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None) -> list[FieldRegion]:
+def find_fields(
+    ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None, h_outlines: Outlines | None = None
+) -> list[FieldRegion]:
     """All digit fields on a page, top to bottom then left to right.
 
     Parameters
@@ -57,9 +59,11 @@ def find_fields(ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = N
     ink : (H, W) uint8
         Ink mask, 255 ink (see :func:`ocr.cleanup.binarize`).
     masks : the page's :func:`line_masks`, when the caller has them already.
+    h_outlines : the components of the horizontal mask, when the caller has them already.
     """
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
-    h_outlines = outline_components(h_mask)  # found once: rules and long lines both come from it
+    if h_outlines is None:  # found once: rules and long lines both come from it
+        h_outlines = outline_components(h_mask)
     rules = find_rules(h_mask, outlines=h_outlines)
     rects = find_rects(rules, v_mask)
     # Ink without the ruled lines, computed once: three steps below start from it.
@@ -90,7 +94,7 @@ def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h_mask, v_mask
 
 
-def looks_sideways(h_mask: np.ndarray, v_mask: np.ndarray) -> bool:
+def looks_sideways(h_mask: np.ndarray, v_mask: np.ndarray, h_outlines: Outlines | None = None) -> bool:
     """Whether a ruled page lies on its side: far more long vertical rules than horizontal ones.
 
     Forms and cheques are ruled across (box tops and bottoms, the lines of a
@@ -101,9 +105,10 @@ def looks_sideways(h_mask: np.ndarray, v_mask: np.ndarray) -> bool:
     on every page turned by 90 degrees (a cheque drawn without its frame has
     some 2,500 px of rules); two of 80 photos, which have no rules but the
     paper's edges, pass for sideways at 1,000 px, none at 2,000.
+    ``h_outlines``: the components of ``h_mask``, when the caller has them.
     """
     height, width = h_mask.shape
-    across = outline_components(h_mask).boxes
+    across = (outline_components(h_mask) if h_outlines is None else h_outlines).boxes
     down = outline_components(v_mask).boxes
     horizontal = int(across[across[:, 2] >= max(100, width // 8), 2].sum())
     vertical = int(down[down[:, 3] >= max(100, height // 8), 3].sum())

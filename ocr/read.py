@@ -18,7 +18,7 @@ from ocr.cleanup import CleanPage, clean_page, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import find_fields, line_masks, looks_sideways
-from ocr.geometry import Box, FieldRegion, invert_affine, transform_box
+from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
 from ocr.stats import median
@@ -195,7 +195,9 @@ def _read_page(
     clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
     clock.lap("cleanup")
     h_mask, v_mask = line_masks(clean.ink)
-    sideways = template is None and turn_check and looks_sideways(h_mask, v_mask)
+    # Found once in auto mode, for field finding and the sideways check.
+    h_outlines = outline_components(h_mask) if template is None else None
+    sideways = template is None and turn_check and looks_sideways(h_mask, v_mask, h_outlines)
     registration_score = None
     if template is not None:
         registration, rects = register(clean.ink, template, (h_mask, v_mask))
@@ -208,7 +210,7 @@ def _read_page(
             return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, (), registration_score, (problem,))
         regions = template_regions(template, registration, rects)
     else:
-        regions = find_fields(clean.ink, (h_mask, v_mask))
+        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines)
     clock.lap("fields")
     segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")
