@@ -140,20 +140,52 @@ def read_page(
         of paper gives it by its shape: :func:`ocr.cleanup.paper_dpi`);
         a page well above :data:`ocr.cleanup.WORKING_DPI` is read shrunk to it.
         Boxes always come back in the page's own pixels.
-    turn_check : in auto mode, read a page whose digits are mostly in doubt
-        turned by 180 degrees if its digits read far surer that way (a page
-        fed upside down), and a ruled page whose rules run down it
-        (:func:`ocr.fields.looks_sideways`) turned by 90 degrees too, keeping
-        that reading unless a smaller share of its digits is sure; boxes
-        still come back in the page's own pixels.
+    turn_check : for pages fed upside down or on their side.  A page whose
+        digits are mostly in doubt is read turned by 180 degrees if its digits
+        read far surer that way (with a template, if it registers turned).
+        With a template, a page that does not register onto it is read turned
+        by 180 degrees or a quarter either way, whichever registers first (it
+        is still flagged if none does).  In auto mode, a ruled page whose rules run down it
+        (:func:`ocr.fields.looks_sideways`) is read turned a quarter too,
+        keeping that reading unless a smaller share of its digits is sure.
+        Boxes still come back in the page's own pixels.
     """
     reading = _read_page(gray, models, template, number, timings, dpi, turn_check)
-    if template is not None or not turn_check or not reading.sideways:
+    if template is not None:
+        if turn_check and reading.problems:
+            return _registered_turned(gray, models, template, number, timings, dpi) or reading
+        return reading
+    if not turn_check or not reading.sideways:
         return reading
     turned = _quarter_turned(
         _read_page(cv2.rotate(gray, cv2.ROTATE_90_CLOCKWISE), models, None, number, timings, dpi, True)
     )
     return turned if _sure_share(turned) >= _sure_share(reading) else reading
+
+
+def _registered_turned(
+    gray: np.ndarray,
+    models: Models,
+    template: Template,
+    number: int,
+    timings: dict[str, float] | None,
+    dpi: float | None,
+) -> PageReading | None:
+    """The page read onto ``template`` turned by 180 degrees or a quarter either way: the first turn
+    that registers, its boxes mapped back to the page as it was; None if none does."""
+    # A page that registers on its side may do so either way up (a cheque's frame): read that way,
+    # the digits' own turn check settles it.
+    turns = (
+        (cv2.ROTATE_180, _turned, False),
+        (cv2.ROTATE_90_CLOCKWISE, _quarter_turned, True),
+        # A quarter counter-clockwise is a quarter clockwise, then half a turn.
+        (cv2.ROTATE_90_COUNTERCLOCKWISE, lambda r: _quarter_turned(_turned(r)), True),
+    )
+    for turn, back, check in turns:
+        reading = _read_page(cv2.rotate(gray, turn), models, template, number, timings, dpi, check)
+        if not reading.problems:
+            return back(reading)
+    return None
 
 
 def _sure_share(reading: PageReading) -> float:
@@ -217,9 +249,12 @@ def _read_page(
     batch, index = digit_batch(segments)
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
-    if template is None and turn_check and reads_better_turned(segments, batch, index, decisions, models):
-        turned = _turned(_read_page(cv2.rotate(gray, cv2.ROTATE_180), models, None, number, timings, dpi, False))
-        return replace(turned, sideways=sideways)
+    if turn_check and reads_better_turned(segments, batch, index, decisions, models):
+        turned = _read_page(cv2.rotate(gray, cv2.ROTATE_180), models, template, number, timings, dpi, False)
+        # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
+        # registers turned too.
+        if not turned.problems:
+            return replace(_turned(turned), sideways=sideways)
     back = invert_affine(clean.matrix)
     fields = []
     free_page = all(region.kind == "line" for region in regions)

@@ -155,6 +155,33 @@ def test_a_page_on_its_side_is_read_turned_upright_and_reported_in_its_own_pixel
             assert box_iou(f.bbox, expected) > 0.9
 
 
+@pytest.mark.parametrize("kind", ["forms", "cheques"])
+def test_a_page_fed_upside_down_or_on_its_side_is_read_onto_its_template(models, mnist, tmp_path, kind):
+    # A form's boxes register only the right way up; a cheque's frame registers either way up,
+    # and its digits tell which.
+    from ocr.samples import generate_samples
+    from ocr.template import load_template
+
+    (scan,) = generate_samples(tmp_path, kind, 1, seed=11, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    template = load_template(tmp_path / json.loads(scan.with_suffix(".json").read_text())["template"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    upright = read_page(page, models, template)
+    assert not upright.problems and abs(upright.angle) < 5
+    values = {f.name: f.value for f in upright.fields}
+    # The angle follows the deskew's sign: positive where the content was turned clockwise.
+    for turn, angle in ((cv2.ROTATE_180, 180), (cv2.ROTATE_90_CLOCKWISE, 90), (cv2.ROTATE_90_COUNTERCLOCKWISE, -90)):
+        turned = cv2.rotate(page, turn)
+        reading = read_page(turned, models, template)
+        assert not reading.problems and abs(reading.angle - angle) < 5
+        assert {f.name: f.value for f in reading.fields} == values
+        for f in reading.fields:
+            x, y, w, h = f.bbox
+            assert turned[y : y + h, x : x + w].min() < 100  # each field's box holds ink on the page as fed
+        # Without the check, the page is flagged or read wrongly, never right.
+        as_fed = read_page(turned, models, template, turn_check=False)
+        assert as_fed.problems or {f.name: f.value for f in as_fed.fields} != values
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",
