@@ -1,0 +1,95 @@
+"""Copies of sample scans as scanners and cameras also give them: turned, or at another resolution.
+
+    python bench/variants.py SRC DST --turn 180|90|270
+    python bench/variants.py SRC DST --scale 2 [--dpi 300]
+
+SRC is a directory written by ``digitflow samples``.  Each scan's first page
+is written to DST as a PNG with its ground truth JSON beside it, boxes mapped
+the same way, and the layouts' templates copied, so that ``digitflow evaluate
+--samples DST [--templates]`` scores reading on the changed pages:
+
+* ``--turn``: the page turned clockwise by 90, 180 or 270 degrees (fed upside
+  down or on its side);
+* ``--scale``: the page resized by the factor (cubic up, area down); the PNG
+  states ``--dpi`` if given, else no resolution at all (a file stripped of it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ocr.load import DEFAULT_PDF_DPI, load_pages  # noqa: E402
+from ocr.sample_eval import find_samples  # noqa: E402
+
+_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+def turned_box(box: list[int], degrees: int, height: int, width: int) -> list[int]:
+    """Where box (x, y, w, h) of a page ``height`` x ``width`` lies once the page is turned clockwise."""
+    x, y, w, h = box
+    if degrees == 90:
+        return [height - y - h, x, h, w]
+    if degrees == 180:
+        return [width - x - w, height - y - h, w, h]
+    return [y, width - x - w, h, w]
+
+
+def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
+    page = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))[0].image
+    height, width = page.shape
+    if turn:
+        image = cv2.rotate(page, _TURNS[turn])
+
+        def move(box: list[int]) -> list[int]:
+            return turned_box(box, turn, height, width)
+    else:
+        size = (round(width * scale), round(height * scale))
+        image = cv2.resize(page, size, interpolation=cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA)
+
+        def move(box: list[int]) -> list[int]:
+            return [round(v * scale) for v in box]
+
+    name = scan.stem + ".png"
+    Image.fromarray(np.ascontiguousarray(image)).save(out / name, **({"dpi": (dpi, dpi)} if dpi else {}))
+    first = truth["pages"][0]
+    for field in first["fields"]:
+        field["bbox"] = move(field["bbox"])
+        for digit in field["digits"]:
+            digit["bbox"] = move(digit["bbox"])
+    variant = {**truth, "file": name, "dpi": None, "pages": [first]}
+    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("src", type=Path)
+    parser.add_argument("dst", type=Path)
+    change = parser.add_mutually_exclusive_group(required=True)
+    change.add_argument("--turn", type=int, choices=sorted(_TURNS))
+    change.add_argument("--scale", type=float)
+    parser.add_argument("--dpi", type=int, help="with --scale: the resolution the PNG states (default: none)")
+    args = parser.parse_args()
+    if args.scale is not None and args.scale <= 0:
+        parser.error("--scale must be positive")
+    args.dst.mkdir(parents=True, exist_ok=True)
+    pairs = find_samples(args.src)
+    for scan, truth_path in pairs:
+        write_variant(scan, json.loads(truth_path.read_text()), args.dst, args.turn, args.scale or 1.0, args.dpi)
+    if (args.src / "templates").is_dir():
+        shutil.copytree(args.src / "templates", args.dst / "templates", dirs_exist_ok=True)
+    print(f"{len(pairs)} scans written to {args.dst}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""bench/variants.py: turned and rescaled copies of sample scans keep their ground truth on the digits."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("turn", [90, 180, 270])
+def test_a_turned_box_is_where_the_turned_page_has_it(turn):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from variants import _TURNS, turned_box
+
+    page = np.zeros((300, 200), np.uint8)
+    box = [30, 50, 40, 70]
+    page[50:120, 30:70] = 255
+    turned = cv2.rotate(page, _TURNS[turn])
+    assert turned_box(box, turn, *page.shape) == list(cv2.boundingRect(turned))
+
+
+def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mnist):
+    from ocr.samples import generate_samples
+
+    generate_samples(tmp_path / "src", "forms", 2, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    for args in (["--turn", "90"], ["--scale", "2", "--dpi", "300"]):
+        out = tmp_path / args[0].strip("-")
+        run = subprocess.run(
+            [sys.executable, "bench/variants.py", str(tmp_path / "src"), str(out), *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert run.returncode == 0, run.stderr
+        assert (out / "templates").is_dir()
+        for truth_path in sorted(out.glob("form_*.json")):
+            truth = json.loads(truth_path.read_text())
+            image = cv2.imread(str(out / truth["file"]), cv2.IMREAD_GRAYSCALE)
+            for field in truth["pages"][0]["fields"]:
+                for digit in field["digits"]:
+                    x, y, w, h = digit["bbox"]
+                    assert image[y : y + h, x : x + w].min() < 100  # the digit's ink is inside its box
