@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -108,7 +109,9 @@ class PageReading:
     number: int
     width: int
     height: int
-    angle: float  # the rotation that made the page upright, degrees: the deskew, 180 more if read turned
+    # The rotation that made the page upright, degrees (positive: its content was turned clockwise):
+    # the deskew, plus 180 or +-90 for a page read turned.
+    angle: float
     fields: tuple[FieldReading, ...]
     registration_score: float | None = None
     problems: tuple[str, ...] = field(default=())
@@ -206,11 +209,17 @@ def _quarter_turned(reading: PageReading) -> PageReading:
         x, y, w, h = box
         return (y, height - x - w, h, w)
 
-    fields = tuple(
+    return replace(
+        reading, width=reading.height, height=height, angle=reading.angle - 90.0, fields=_boxes_mapped(reading, back)
+    )
+
+
+def _boxes_mapped(reading: PageReading, back: Callable[[Box], Box]) -> tuple[FieldReading, ...]:
+    """The reading's fields with every field and digit box passed through ``back``."""
+    return tuple(
         replace(f, bbox=back(f.bbox), digits=tuple(replace(d, bbox=back(d.bbox)) for d in f.digits))
         for f in reading.fields
     )
-    return replace(reading, width=reading.height, height=height, angle=reading.angle - 90.0, fields=fields)
 
 
 def _read_page(
@@ -222,7 +231,8 @@ def _read_page(
     dpi: float | None,
     turn_check: bool,
 ) -> PageReading:
-    """:func:`read_page` with the page the way up it came, or turned by 180 degrees."""
+    """:func:`read_page` of the page the way up it came (or, after the upside-down check, turned by
+    180 degrees); ``turn_check`` here is that check and the ``sideways`` flag, not the quarter turns."""
     clock = _Clock(timings)
     clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
     clock.lap("cleanup")
@@ -432,11 +442,7 @@ def _turned(reading: PageReading) -> PageReading:
         x, y, w, h = box
         return (reading.width - x - w, reading.height - y - h, w, h)
 
-    fields = tuple(
-        replace(f, bbox=back(f.bbox), digits=tuple(replace(d, bbox=back(d.bbox)) for d in f.digits))
-        for f in reading.fields
-    )
-    return replace(reading, angle=reading.angle + 180.0, fields=fields)
+    return replace(reading, angle=reading.angle + 180.0, fields=_boxes_mapped(reading, back))
 
 
 class _Clock:
