@@ -45,10 +45,6 @@ class Rect:
     inner: Box
 
 
-# Least total length (px) of long vertical rules for a page to be judged lying on its side.
-_SIDEWAYS_MIN_RULES = 2000
-
-
 def find_fields(
     ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None, h_outlines: Outlines | None = None
 ) -> list[FieldRegion]:
@@ -92,6 +88,10 @@ def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     h_mask = cv2.morphologyEx(h_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
     v_mask = cv2.morphologyEx(v_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
     return h_mask, v_mask
+
+
+# Least total length (px) of long vertical rules for a page to be judged lying on its side.
+_SIDEWAYS_MIN_RULES = 2000
 
 
 def looks_sideways(h_mask: np.ndarray, v_mask: np.ndarray, h_outlines: Outlines | None = None) -> bool:
