@@ -182,6 +182,20 @@ def test_a_page_fed_upside_down_or_on_its_side_is_read_onto_its_template(models,
         assert as_fed.problems or {f.name: f.value for f in as_fed.fields} != values
 
 
+def test_a_faint_scan_is_read_like_a_dark_one(models, mnist, tmp_path):
+    # Ink at a third of its contrast (a light pen, a scanner set light): Otsu puts the threshold
+    # above 200, and every stroke lighter than it would be lost.
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, "forms", 1, seed=0, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    faint = (255 - (255 - page.astype(np.float32)) * 0.35).round().astype(np.uint8)
+    dark = [f.value for f in read_page(page, models).fields]
+    light = [f.value for f in read_page(faint, models).fields]
+    assert len(dark) >= 6
+    assert sum(value in light for value in dark) >= len(dark) - 1
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",
