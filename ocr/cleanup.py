@@ -106,10 +106,11 @@ def working_scale(dpi: float | None, shape: tuple[int, ...] | None = None) -> fl
     """
     sheet = paper_dpi(shape) if shape is not None else None
     if dpi is None or dpi <= _PLACEHOLDER_DPI:
-        dpi = sheet or dpi
-    if (dpi is None or dpi <= _PLACEHOLDER_DPI) and shape is not None and max(shape[:2]) > MAX_UNKNOWN_SIDE:
-        return MAX_UNKNOWN_SIDE / max(shape[:2])
-    if dpi is None or dpi <= (_SHEET_LIMIT if sheet else 1.5) * WORKING_DPI:
+        if sheet is None:  # the resolution stays unknown
+            longest = max(shape[:2]) if shape is not None else 0
+            return MAX_UNKNOWN_SIDE / longest if longest > MAX_UNKNOWN_SIDE else 1.0
+        dpi = sheet
+    if dpi <= (_SHEET_LIMIT if sheet else 1.5) * WORKING_DPI:
         return 1.0
     return WORKING_DPI / dpi
 

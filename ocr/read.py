@@ -259,7 +259,7 @@ def _read_page(
     batch, index = digit_batch(segments)
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
-    if turn_check and reads_better_turned(segments, batch, index, decisions, models):
+    if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock):
         turned = _read_page(cv2.rotate(gray, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
         # registers turned too.
@@ -344,11 +344,7 @@ def classify_batch(
     """:func:`classify_segments` of a page's :func:`digit_batch`; also the decisions on its rows."""
     if batch is None:
         return [[(seg, None) for seg in segs if not seg.is_digit] for segs in segments], None
-    _, cnn_probs = models.cnn.predict(batch)
-    clock.lap("cnn")
-    _, svm_probs = models.svm.predict(batch)
-    clock.lap("svm")
-    d = decide(cnn_probs, svm_probs, models.rule.for_pages())
+    d = page_decisions(batch, models, clock)
     touching = _touching_log_odds(segments, index, batch, models)
 
     def reading(seg: Segment) -> DigitReading | None:
@@ -410,12 +406,22 @@ def classify_batch(
     return out, d
 
 
+def page_decisions(batch: np.ndarray, models: Models, clock: _Clock) -> Decisions:
+    """Both classifiers on a page's normalised digits, and the decision rule for pages on their votes."""
+    _, cnn_probs = models.cnn.predict(batch)
+    clock.lap("cnn")
+    _, svm_probs = models.svm.predict(batch)
+    clock.lap("svm")
+    return decide(cnn_probs, svm_probs, models.rule.for_pages())
+
+
 def reads_better_turned(
     segments: list[list[Segment]],
     batch: np.ndarray | None,
     index: dict[int, int],
     decisions: Decisions | None,
     models: Models,
+    clock: _Clock,
 ) -> bool:
     """Whether the page's digits are mostly in doubt and far surer turned by 180 degrees (a page upside down).
 
@@ -431,7 +437,7 @@ def reads_better_turned(
     if doubt < _TURN_DOUBT:
         return False
     turned = np.ascontiguousarray(batch[rows][:, ::-1, ::-1])
-    again = decide(models.cnn.predict(turned)[1], models.svm.predict(turned)[1], models.rule.for_pages())
+    again = page_decisions(turned, models, clock)
     return float(np.mean(again.disagree | again.low_confidence)) <= _TURN_PART * doubt
 
 
