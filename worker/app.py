@@ -15,6 +15,8 @@ twice.  The pieces that make that hold together:
   once this many seconds have passed since it was taken.  It must exceed the
   hard time limit, or a task still running would be handed to a second
   worker; :class:`worker.config.Settings` refuses such a configuration;
+- task events are off unless ``DIGITFLOW_TASK_EVENTS`` is set: a monitor
+  such as Flower enables them on running workers (``enable_events``);
 - ``worker_prefetch_multiplier = 1``: a worker holds at most one message per
   pool process beyond the ones it runs, so a dead worker strands few messages
   and a slow document does not hold others back.
@@ -48,8 +50,10 @@ def make_app(settings: Settings) -> Celery:
         worker_concurrency=settings.concurrency or None,  # None: one per core
         worker_max_memory_per_child=settings.max_memory_per_child_kib or None,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,  # Flower shows tasks from these events
-        task_send_sent_event=True,
+        # Three events a task cost the worker's main process about 1.5 ms of CPU a document
+        # (docs/performance.md); Flower turns them on over remote control when it starts.
+        worker_send_task_events=settings.task_events,
+        task_send_sent_event=settings.task_events,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,  # a worker waits out a broker restart
         broker_transport_options={"visibility_timeout": settings.visibility_timeout},

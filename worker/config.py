@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     # hard time limit) is marked failed instead of being handed out once more.
     max_attempts: int = 3
     max_memory_per_child_kib: int = 0  # 0: no limit; otherwise a pool process is replaced above it
+    # Celery task events (task-received, -started, -succeeded) from the start.  Off, a
+    # worker publishes none until a monitor asks for them: Flower does so by itself.
+    task_events: bool = False
 
     @model_validator(mode="after")
     def _check_time_limits(self) -> Settings:

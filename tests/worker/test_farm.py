@@ -314,3 +314,35 @@ def test_time_limits_longer_than_the_visibility_timeout_are_refused():
     result = runner.invoke(app, ["status", "--db", "sqlite://"], env=env)
     assert result.exit_code == 2
     assert "visibility_timeout" in result.output
+
+
+def test_task_events_are_sent_only_once_a_monitor_enables_them(farm, scans, tmp_path):
+    """Workers publish no task events by default; Flower's ``enable_events`` turns them on."""
+    import threading
+
+    from worker.app import make_app
+
+    celery = make_app(Settings(broker_url=REDIS_URL, queue=farm.queue))
+    seen: list[str] = []
+    with celery.connection_for_read() as connection:
+        receiver = celery.events.Receiver(connection, handlers={"*": lambda event: seen.append(event["type"])})
+        listener = threading.Thread(target=receiver.capture, kwargs={"wakeup": False}, daemon=True)
+        listener.start()
+        farm.start_worker("ev")
+        _wait_for(lambda: "worker-online" in seen, 120, "the worker to come online")
+        first, second = tmp_path / "first", tmp_path / "second"
+        for directory, name in ((first, "form_0000.png"), (second, "form_0002.png")):
+            directory.mkdir()
+            (directory / name).write_bytes((scans / name).read_bytes())
+
+        assert farm.cli("submit", str(first)).exit_code == 0
+        _wait_until_finished(farm)
+        assert not [t for t in seen if t.startswith("task-")]
+
+        celery.control.enable_events()  # what Flower does when it starts
+        assert farm.cli("submit", str(second)).exit_code == 0
+        _wait_until_finished(farm)
+        _wait_for(lambda: "task-succeeded" in seen, 10, "a task-succeeded event")
+        receiver.should_stop = True
+        listener.join(5)
+    assert {"task-received", "task-started", "task-succeeded"} <= set(seen)
