@@ -45,3 +45,22 @@ def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mn
                 for digit in field["digits"]:
                     x, y, w, h = digit["bbox"]
                     assert image[y : y + h, x : x + w].min() < 100  # the digit's ink is inside its box
+
+
+def test_unseen_layout_pages_hold_their_digits_where_the_truth_says(tmp_path):
+    from tests.conftest import MNIST_PATH
+
+    command = [sys.executable, str(ROOT / "bench" / "unseen_layouts.py"), str(tmp_path), "--pages", "2"]
+    subprocess.run([*command, "--seed", "3", "--data", str(MNIST_PATH)], check=True, capture_output=True)
+    pages = sorted(p for p in tmp_path.iterdir() if p.suffix != ".json")
+    assert len(pages) == 2
+    for page in pages:
+        truth = json.loads(page.with_suffix(".json").read_text())
+        image = cv2.imread(str(page), cv2.IMREAD_GRAYSCALE)
+        fields = truth["pages"][0]["fields"]
+        assert 4 <= len(fields) <= 6
+        for field in fields:
+            assert field["value"] == "".join(str(d["label"]) for d in field["digits"])
+            for d in field["digits"]:
+                x, y, w, h = d["bbox"]
+                assert image[y : y + h, x : x + w].min() < 120  # pen ink inside each digit's box
