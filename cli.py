@@ -343,6 +343,7 @@ def template_init(
 ) -> None:
     """Draft a template (YAML on stdout) from a blank form: every comb and box, named field_1..N."""
     from ocr.cleanup import clean_page, working_scale
+    from ocr.fields import line_masks_with_hairlines
     from ocr.load import load_pages
     from ocr.register import draft_template
 
@@ -352,7 +353,7 @@ def template_init(
         raise _fail(exc) from exc
     scale = working_scale(page.dpi, page.image.shape)
     clean = clean_page(page.image, scale=scale)
-    draft = draft_template(clean.ink, name or blank.stem, scale)
+    draft = draft_template(clean.ink, name or blank.stem, scale, line_masks_with_hairlines(clean.ink, clean.fine))
     if not draft.fields:
         err_console.print(f"[red]error:[/red] no boxes or combs found on {blank}")
         raise typer.Exit(7)

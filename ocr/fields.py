@@ -77,17 +77,65 @@ def find_fields(
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
-def line_masks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal and vertical straight strokes (255), by morphological opening."""
-    h, w = ink.shape
-    long_h = max(20, w // 60)
-    long_v = max(12, h // 120)
+def line_masks(
+    ink: np.ndarray, lengths: tuple[int, int] | None = None, bridge: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Horizontal and vertical straight strokes (255), by morphological opening.
+
+    ``lengths``: the least length of a horizontal and of a vertical stroke (default: :func:`rule_lengths`);
+    ``bridge``: close the small breaks in them.
+    """
+    long_h, long_v = lengths or rule_lengths(ink.shape)
     h_mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (long_h, 1)))
     v_mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, long_v)))
+    if not bridge:
+        return h_mask, v_mask
     # Close the small breaks a scan or a thin pen leaves in printed rules.
     h_mask = cv2.morphologyEx(h_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
     v_mask = cv2.morphologyEx(v_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
     return h_mask, v_mask
+
+
+def rule_lengths(shape: tuple[int, ...]) -> tuple[int, int]:
+    """The least length of a horizontal and of a vertical ruled line on a page of ``shape`` (H, W)."""
+    return max(20, shape[1] // 60), max(12, shape[0] // 120)
+
+
+# Hairlines are looked for only where at most this share of the page around them (about 40 x 40
+# pixels) is ink: on a photo, the grain of the table beside the sheet is ridges everywhere and
+# gave boxes of noise, which made the page a form (and its lines of digits no fields).
+_MAX_INK_AROUND_HAIRLINES = 0.3
+# Nor within this share of the page's width or height from its edge: beside a photographed
+# sheet lies the table, whose grain passes for paper where it shows as a narrow band.
+_HAIRLINE_EDGE = 0.02
+# A hairline must run this many times the length of a ruled line (:func:`line_masks`).
+_HAIRLINE_STRETCH = 3.0
+
+
+def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`line_masks` of the ink, with the long straight hairlines of ``fine`` on paper added.
+
+    ``fine``: the page's thin dark marks however light (:attr:`ocr.cleanup.CleanPage.fine`).
+    Boxes and combs printed in 1-pixel gray lines, in a pale drop-out colour or on a
+    shading are lost to the ink mask once a 300-dpi page is shrunk to the working
+    resolution; these are their rules and walls.
+    """
+    h_mask, v_mask = line_masks(ink)
+    h, w = ink.shape
+    if h < 8 or w < 8:
+        return h_mask, v_mask
+    # The share of ink around each pixel, from a copy an eighth the size (a blur over the whole
+    # page costs more; a whole-number factor takes OpenCV's fast path).
+    small = cv2.resize(ink[: h // 8 * 8, : w // 8 * 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
+    _, paper = cv2.threshold(cv2.blur(small, (5, 5)), 255 * _MAX_INK_AROUND_HAIRLINES, 255, cv2.THRESH_BINARY_INV)
+    candidates = cv2.bitwise_and(fine, cv2.resize(paper, (w, h), interpolation=cv2.INTER_NEAREST))
+    edge_y, edge_x = max(1, round(h * _HAIRLINE_EDGE)), max(1, round(w * _HAIRLINE_EDGE))
+    candidates[:edge_y] = candidates[-edge_y:] = 0
+    candidates[:, :edge_x] = candidates[:, -edge_x:] = 0
+    long_h, long_v = rule_lengths(ink.shape)
+    lengths = (round(long_h * _HAIRLINE_STRETCH), round(long_v * _HAIRLINE_STRETCH))
+    h_fine, v_fine = line_masks(candidates, lengths, bridge=False)
+    return cv2.bitwise_or(h_mask, h_fine), cv2.bitwise_or(v_mask, v_fine)
 
 
 # Least total length (px) of long vertical rules for a page to be judged lying on its side.

@@ -18,7 +18,7 @@ from ocr.classifiers import Models
 from ocr.cleanup import CleanPage, clean_page, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
-from ocr.fields import find_fields, line_masks, looks_sideways
+from ocr.fields import find_fields, line_masks_with_hairlines, looks_sideways
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
@@ -236,7 +236,7 @@ def _read_page(
     clock = _Clock(timings)
     clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
     clock.lap("cleanup")
-    h_mask, v_mask = line_masks(clean.ink)
+    h_mask, v_mask = line_masks_with_hairlines(clean.ink, clean.fine)
     # Found once in auto mode, for field finding and the sideways check.
     h_outlines = outline_components(h_mask) if template is None else None
     sideways = template is None and turn_check and looks_sideways(h_mask, v_mask, h_outlines)

@@ -169,18 +169,24 @@ def _snap(predicted: Box, rects: list[Rect]) -> Box:
     return (x + 3, y + 3, max(1, w - 6), max(1, h - 6))
 
 
-def draft_template(ink: np.ndarray, name: str = "form", scale: float = 1.0) -> Template:
+def draft_template(
+    ink: np.ndarray,
+    name: str = "form",
+    scale: float = 1.0,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Template:
     """A template with every comb and box found on a blank form, named field_1..N in reading order.
 
     ``scale``: how far the blank was shrunk to give ``ink`` (see
     :func:`ocr.cleanup.working_scale`); the template is in the blank's own pixels.
+    ``masks``: the blank's line masks (:func:`ocr.fields.line_masks_with_hairlines`), if known.
     """
 
     def grown(values: tuple[int, ...]) -> tuple[int, ...]:
         return tuple(round(v / scale) for v in values)
 
     fields = []
-    for i, region in enumerate((r for r in find_fields(ink) if r.kind in ("comb", "box")), start=1):
+    for i, region in enumerate((r for r in find_fields(ink, masks) if r.kind in ("comb", "box")), start=1):
         cells = len(region.cells) if region.kind == "comb" else 0
         fields.append(TemplateField(f"field_{i}", region.kind, grown(region.bbox), cells))
     return Template(name=name, size=grown((ink.shape[1], ink.shape[0])), fields=tuple(fields))

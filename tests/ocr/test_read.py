@@ -386,3 +386,21 @@ def test_pages_are_read_with_the_rules_page_threshold(models, mnist):
     assert (comb.kind, comb.value) == ("comb", plain.fields[0].value)
     assert all(d.low_confidence for d in comb.digits) and comb.needs_review
     # (The amount's box goes too: a box of marks none of which reads as a sure digit is not taken for a number.)
+
+
+def test_boxes_printed_in_light_hairlines_are_found(models, mnist):
+    """A 300-dpi form whose comb and box are 1-pixel gray lines, lost to the ink mask once the page
+    is shrunk to the working resolution: they are fields all the same, read cell by cell."""
+    page = blank(1200, 1800)
+    cells, cell_w, cell_h = 6, 100, 112
+    for i in range(cells):
+        x0 = 200 + i * cell_w
+        cv2.rectangle(page, (x0, 200), (x0 + cell_w, 200 + cell_h), 170, 1)
+    fill_comb(page, _digits(mnist, "407193"), 200, 200, cell_w=cell_w, cell_h=cell_h, size=88)
+    cv2.rectangle(page, (200, 600), (1100, 780), 170, 1)
+    for i, d in enumerate(_digits(mnist, "2568")):
+        draw_digit(page, d, 240 + 120 * i, 620, 130)
+    page, _ = rotate(page, 1.0)
+    reading = read_page(page, models, dpi=300)
+    assert [(f.kind, f.value) for f in reading.fields] == [("comb", "407193"), ("box", "2568")]
+    assert reading.fields[0].cells == cells

@@ -100,3 +100,24 @@ def test_a_template_drafted_from_a_fine_scan_is_in_its_own_pixels():
     # The fine template registers the page scanned at the coarse resolution.
     registration, _ = register(clean_page(page).ink, draft)
     assert registration.ok and registration.score >= 0.9
+
+
+def test_a_template_is_drafted_from_a_blank_printed_in_light_hairlines(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+    from ocr.template import load_template
+
+    page = blank(1800, 2400)
+    for i in range(8):  # a comb of 1-pixel light gray cells at 300 dpi, and a box like it
+        cv2.rectangle(page, (200 + 100 * i, 200), (300 + 100 * i, 312), 175, 1)
+    cv2.rectangle(page, (200, 600), (1000, 780), 175, 1)
+    cv2.putText(page, "Date of birth", (200, 180), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2)
+    path = tmp_path / "blank.png"
+    cv2.imwrite(str(path), page)
+    result = CliRunner().invoke(app, ["template", "init", str(path)], env={"DIGITFLOW_PDF_DPI": ""})
+    assert result.exit_code == 0, result.output
+    (tmp_path / "form.yaml").write_text(result.stdout)
+    drafted = load_template(tmp_path / "form.yaml").fields
+    assert [(f.kind, f.cells) for f in drafted] == [("comb", 8), ("box", 0)]
+    assert box_iou(drafted[0].bbox, (200, 200, 801, 113)) > 0.8
