@@ -138,6 +138,47 @@ def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.nda
     return cv2.bitwise_or(h_mask, h_fine), cv2.bitwise_or(v_mask, v_fine)
 
 
+def rules_run_on(region: FieldRegion, h_mask: np.ndarray) -> bool:
+    """Whether the rules along a comb's top and bottom run on past its first or last cell by a cell or more.
+
+    Such a comb was found in part: the walls of its other cells were lost (a faint or broken
+    print), and its digits there were not read.
+    """
+    if region.kind != "comb" or not region.cells:
+        return False
+    x, y, w, h = region.bbox
+    reach = max(c[2] for c in region.cells)
+    height, width = h_mask.shape
+
+    def ruled(x0: int, x1: int) -> bool:
+        x0, x1 = max(0, x0), min(width, x1)
+        if x1 - x0 < reach:
+            return False
+        top = h_mask[max(0, y - 2) : y + 4, x0:x1].any(axis=0)
+        bottom = h_mask[max(0, y + h - 4) : min(height, y + h + 2), x0:x1].any(axis=0)
+        return bool(top.all() and bottom.all())
+
+    return ruled(x + w, x + w + reach) or ruled(x - reach, x)
+
+
+def between_rules(region: FieldRegion, h_mask: np.ndarray) -> bool:
+    """Whether a line of digits has a rule right above it as well as below it, along all its width.
+
+    Digits ruled in above and below are in a box or comb whose walls were not found (a
+    faint print, an open comb): read as a free line, its cells' order and count are unknown.
+    """
+    if region.kind != "line":
+        return False
+    x, y, w, h = region.bbox
+    height = h_mask.shape[0]
+
+    def ruled(y0: int, y1: int) -> bool:
+        band = h_mask[max(0, y0) : min(height, y1), x : x + w]
+        return band.size > 0 and float(band.any(axis=0).mean()) >= 0.9
+
+    return ruled(y - h // 2, y + h // 4) and ruled(y + 3 * h // 4, y + h + h // 2)
+
+
 # Least total length (px) of long vertical rules for a page to be judged lying on its side.
 _SIDEWAYS_MIN_RULES = 2000
 

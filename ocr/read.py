@@ -18,7 +18,7 @@ from ocr.classifiers import Models
 from ocr.cleanup import CleanPage, clean_page, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
-from ocr.fields import find_fields, line_masks_with_hairlines, looks_sideways
+from ocr.fields import between_rules, find_fields, line_masks_with_hairlines, looks_sideways, rules_run_on
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
@@ -277,6 +277,10 @@ def _read_page(
             continue
         if template is None:
             doubts = doubts_about_found_field(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)
+            if rules_run_on(region, h_mask):
+                doubts = [*doubts, "the comb's rules run on past its cells"]
+            if between_rules(region, h_mask):
+                doubts = [*doubts, "ruled above and below, but no box found"]
             if doubts:
                 reading = _with_reasons(reading, doubts)
         if template is not None:

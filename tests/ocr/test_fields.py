@@ -432,3 +432,32 @@ def test_rules_are_long_flat_strokes_with_their_thickness():
     mask[270:273, 300:560] = 255  # a rule touching a stroke that hangs below it
     mask[273:290, 400:403] = 255  # (its box is 20 rows: the rule is placed at its middle, 280)
     assert find_rules(mask) == [Rule(20, 500, 51, 2), Rule(100, 400, 122, 5), Rule(300, 560, 280, 3)]
+
+
+def test_a_comb_found_in_part_is_told_by_its_rules_running_on():
+    from ocr.fields import rules_run_on
+    from ocr.geometry import FieldRegion
+
+    h_mask = np.zeros((300, 800), np.uint8)
+    h_mask[100:102, 100:700] = 255  # the rules of a comb of 12 cells of 50 px
+    h_mask[156:158, 100:700] = 255
+    cells = tuple((100 + 50 * i + 2, 102, 46, 54) for i in range(4))
+    part = FieldRegion("comb", (100, 100, 200, 58), cells)  # only its first 4 cells' walls were found
+    whole = FieldRegion("comb", (100, 100, 600, 58), tuple((100 + 50 * i + 2, 102, 46, 54) for i in range(12)))
+    tail = FieldRegion("comb", (500, 100, 200, 58), tuple((500 + 50 * i + 2, 102, 46, 54) for i in range(4)))
+    assert rules_run_on(part, h_mask) and rules_run_on(tail, h_mask)
+    assert not rules_run_on(whole, h_mask)
+    assert not rules_run_on(FieldRegion("box", (100, 100, 200, 58), ((102, 102, 196, 54),)), h_mask)
+
+
+def test_a_line_of_digits_ruled_above_and_below_is_told():
+    from ocr.fields import between_rules
+    from ocr.geometry import FieldRegion
+
+    h_mask = np.zeros((400, 800), np.uint8)
+    h_mask[100:102, 100:700] = 255  # a band ruled above and below whose walls were lost
+    h_mask[156:158, 100:700] = 255
+    h_mask[300:302, 100:700] = 255  # a rule to write on, nothing above it
+    assert between_rules(FieldRegion("line", (150, 104, 200, 50)), h_mask)
+    assert not between_rules(FieldRegion("line", (150, 250, 200, 48)), h_mask)
+    assert not between_rules(FieldRegion("comb", (100, 100, 600, 58), ((102, 102, 46, 54),)), h_mask)
