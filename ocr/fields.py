@@ -148,15 +148,14 @@ def rules_run_on(region: FieldRegion, h_mask: np.ndarray) -> bool:
         return False
     x, y, w, h = region.bbox
     reach = max(c[2] for c in region.cells)
-    height, width = h_mask.shape
 
     def ruled(x0: int, x1: int) -> bool:
-        x0, x1 = max(0, x0), min(width, x1)
-        if x1 - x0 < reach:
-            return False
-        top = h_mask[max(0, y - 2) : y + 4, x0:x1].any(axis=0)
-        bottom = h_mask[max(0, y + h - 4) : min(height, y + h + 2), x0:x1].any(axis=0)
-        return bool(top.all() and bottom.all())
+        x0, x1 = max(0, x0), min(h_mask.shape[1], x1)
+        return (
+            x1 - x0 >= reach
+            and _ruled_share(h_mask, (y - 2, y + 4), (x0, x1)) == 1.0
+            and _ruled_share(h_mask, (y + h - 4, y + h + 2), (x0, x1)) == 1.0
+        )
 
     return ruled(x + w, x + w + reach) or ruled(x - reach, x)
 
@@ -170,13 +169,16 @@ def between_rules(region: FieldRegion, h_mask: np.ndarray) -> bool:
     if region.kind != "line":
         return False
     x, y, w, h = region.bbox
-    height = h_mask.shape[0]
+    columns = (x, x + w)
+    above = _ruled_share(h_mask, (y - h // 2, y + h // 4), columns)
+    below = _ruled_share(h_mask, (y + 3 * h // 4, y + h + h // 2), columns)
+    return above >= 0.9 and below >= 0.9
 
-    def ruled(y0: int, y1: int) -> bool:
-        band = h_mask[max(0, y0) : min(height, y1), x : x + w]
-        return band.size > 0 and float(band.any(axis=0).mean()) >= 0.9
 
-    return ruled(y - h // 2, y + h // 4) and ruled(y + 3 * h // 4, y + h + h // 2)
+def _ruled_share(h_mask: np.ndarray, rows: tuple[int, int], columns: tuple[int, int]) -> float:
+    """The share of ``columns`` (x0, x1) with a rule somewhere in ``rows`` (y0, y1), both clipped to the page."""
+    band = h_mask[max(0, rows[0]) : max(0, rows[1]), max(0, columns[0]) : max(0, columns[1])]
+    return float(band.any(axis=0).mean()) if band.size else 0.0
 
 
 # Least total length (px) of long vertical rules for a page to be judged lying on its side.

@@ -32,7 +32,7 @@ from ocr.template import Template
 _MIN_ACCEPTED_SHARE_IN_LINES = 0.5
 _MAX_DIGITS_IN_LINE = 24
 _MIN_MARKS_FOR_TEXT_BOX = 6
-# Log-odds against reading a run of ink as one more digit (see classify_segments).
+# Log-odds against reading a run of ink as one more digit (see classify_batch).
 _SPLIT_COST = 1.0
 # Log-odds against a digit the two classifiers read differently, when weighing
 # ways of cutting touching digits: a fragment or a merged pair often fools one.
@@ -295,23 +295,6 @@ def _read_page(
     )
 
 
-def classify_segments(
-    segments: list[list[Segment]], models: Models, clock: _Clock | None = None
-) -> list[list[tuple[Segment, DigitReading | None]]]:
-    """Classify every digit of a page in one batch.
-
-    Each field's segments come back as ``(segment, reading)`` pairs in order;
-    separators have no reading, and a crop that turned out blank is dropped.
-    Where a segment has split alternatives, every reading of it is in the
-    batch, and the one whose digits' confidences multiply to the most wins,
-    with the touching-digit detector's view of the whole run weighed in.
-    """
-    clock = clock or _Clock(None)
-    batch, index = digit_batch(segments)
-    clock.lap("normalise")
-    return classify_batch(segments, batch, index, models, clock)[0]
-
-
 def digit_batch(segments: list[list[Segment]]) -> tuple[np.ndarray | None, dict[int, int]]:
     """The normalised crops of every digit of a page and of every piece of its split alternatives.
 
@@ -345,7 +328,14 @@ def classify_batch(
     models: Models,
     clock: _Clock,
 ) -> tuple[list[list[tuple[Segment, DigitReading | None]]], Decisions | None]:
-    """:func:`classify_segments` of a page's :func:`digit_batch`; also the decisions on its rows."""
+    """Classify every digit of a page's :func:`digit_batch` in one batch; also the decisions on its rows.
+
+    Each field's segments come back as ``(segment, reading)`` pairs in order;
+    separators have no reading, and a crop that turned out blank is dropped.
+    Where a segment has split alternatives, every reading of it is in the
+    batch, and the one whose digits' confidences multiply to the most wins,
+    with the touching-digit detector's view of the whole run weighed in.
+    """
     if batch is None:
         return [[(seg, None) for seg in segs if not seg.is_digit] for segs in segments], None
     d = page_decisions(batch, models, clock)
