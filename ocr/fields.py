@@ -31,6 +31,8 @@ class Rule:
     x1: int
     y: int
     thickness: int
+    # A row of dots or dashes (:func:`dotted_rules`) rather than a solid line.
+    dotted: bool = False
 
     @property
     def length(self) -> int:
@@ -46,7 +48,10 @@ class Rect:
 
 
 def find_fields(
-    ink: np.ndarray, masks: tuple[np.ndarray, np.ndarray] | None = None, h_outlines: Outlines | None = None
+    ink: np.ndarray,
+    masks: tuple[np.ndarray, np.ndarray] | None = None,
+    h_outlines: Outlines | None = None,
+    fine: np.ndarray | None = None,
 ) -> list[FieldRegion]:
     """All digit fields on a page, top to bottom then left to right.
 
@@ -56,6 +61,8 @@ def find_fields(
         Ink mask, 255 ink (see :func:`ocr.cleanup.binarize`).
     masks : the page's :func:`line_masks`, when the caller has them already.
     h_outlines : the components of the horizontal mask, when the caller has them already.
+    fine : the page's thin marks however light (:attr:`ocr.cleanup.CleanPage.fine`), when known:
+        the dots of dotted rules (:func:`dotted_rules`) that binarisation loses.
     """
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
     if h_outlines is None:  # found once: rules and long lines both come from it
@@ -71,7 +78,9 @@ def find_fields(
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = [r.outer for r in rects] + [f.bbox for f in fields]
     if fields:
-        fields += find_underline_fields(marks, rules, used)
+        # On a page with boxes, digits written on a dotted or dashed rule are a field as on a solid one.
+        dotted = [d for d in dotted_rules(ink, fine) if not _along_a_rule(d, rules)]
+        fields += find_underline_fields(marks, rules + dotted, used)
     else:
         fields = find_text_lines(handwriting, marks, used)
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
@@ -124,18 +133,201 @@ def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.nda
     h, w = ink.shape
     if h < 8 or w < 8:
         return h_mask, v_mask
-    # The share of ink around each pixel, from a copy an eighth the size (a blur over the whole
-    # page costs more; a whole-number factor takes OpenCV's fast path).
-    small = cv2.resize(ink[: h // 8 * 8, : w // 8 * 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
-    _, paper = cv2.threshold(cv2.blur(small, (5, 5)), 255 * _MAX_INK_AROUND_HAIRLINES, 255, cv2.THRESH_BINARY_INV)
-    candidates = cv2.bitwise_and(fine, cv2.resize(paper, (w, h), interpolation=cv2.INTER_NEAREST))
-    edge_y, edge_x = max(1, round(h * _HAIRLINE_EDGE)), max(1, round(w * _HAIRLINE_EDGE))
-    candidates[:edge_y] = candidates[-edge_y:] = 0
-    candidates[:, :edge_x] = candidates[:, -edge_x:] = 0
+    candidates = on_paper(ink, fine)
     long_h, long_v = rule_lengths(ink.shape)
     lengths = (round(long_h * _HAIRLINE_STRETCH), round(long_v * _HAIRLINE_STRETCH))
     h_fine, v_fine = line_masks(candidates, lengths, bridge=False)
     return cv2.bitwise_or(h_mask, h_fine), cv2.bitwise_or(v_mask, v_fine)
+
+
+def on_paper(ink: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """``marks`` (a 0/255 mask of the page of ``ink``) where the page around is paper and not near its edge.
+
+    Paper: at most :data:`_MAX_INK_AROUND_HAIRLINES` of about 40 x 40 pixels around is ink
+    (:func:`paper_blocks`); the edge: :data:`_HAIRLINE_EDGE` of the page's width or height.
+    """
+    h, w = ink.shape
+    out = cv2.bitwise_and(marks, cv2.resize(paper_blocks(ink), (w, h), interpolation=cv2.INTER_NEAREST))
+    edge_y, edge_x = max(1, round(h * _HAIRLINE_EDGE)), max(1, round(w * _HAIRLINE_EDGE))
+    out[:edge_y] = out[-edge_y:] = 0
+    out[:, :edge_x] = out[:, -edge_x:] = 0
+    return out
+
+
+def paper_blocks(ink: np.ndarray) -> np.ndarray:
+    """255 for each 8 x 8 block of the page (H // 8, W // 8) around which at most
+    :data:`_MAX_INK_AROUND_HAIRLINES` of the page is ink (5 x 5 blocks)."""
+    h, w = ink.shape
+    # From a copy an eighth the size: a blur over the whole page costs more, and a whole-number
+    # factor takes OpenCV's fast path.
+    small = cv2.resize(ink[: h // 8 * 8, : w // 8 * 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
+    return cv2.threshold(cv2.blur(small, (5, 5)), 255 * _MAX_INK_AROUND_HAIRLINES, 255, cv2.THRESH_BINARY_INV)[1]
+
+
+# A dot or dash of a dotted rule is at most this tall, and this many times a rule length wide
+# (:func:`rule_lengths`; 6 x 21 pixels on a page at 150 dpi: a full stop, a printed dash).
+_DOT_HEIGHT = 6
+_DASH_WIDTH = 1.0
+# A dotted rule: at least this many dots or dashes, of like size, each at most a rule length
+# from the next, running on for at least three rule lengths.
+_MIN_DOTS = 8
+_DOT_STRETCH = 3.0
+# The share of a rule's marks that must be of the size of its median mark (within 0.4-2.5 times
+# the area of its box): the dots of a printed line are alike, noise and the specks of writing are not.
+_ALIKE_DOTS = 0.7
+# Its steps from one mark to the next: this share within _STEP_SLACK of the median step (or 2
+# pixels); a printed row is evenly spaced, specks of a background pattern are not.
+_EVEN_STEPS = 0.7
+_STEP_SLACK = 0.25
+# At most this many marks per mark of the row just above and below it (:func:`_alone`).
+_DOTS_BESIDE = 0.25
+# Pieces of a dotted rule on one row join across gaps of up to this many rule lengths: the
+# dots that digits written on the rule touch belong to the digits.
+_DOTS_REACH = 8
+
+
+def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None) -> list[Rule]:
+    """Horizontal rules printed as a row of dots or dashes on paper, as on a form's dotted lines.
+
+    ``fine``: the page's thin marks however light (:attr:`ocr.cleanup.CleanPage.fine`), which
+    keeps the dots that binarisation loses.  Marks count where the page around them is paper
+    and away from its edge (:func:`on_paper`'s rule, taken at each mark's centre: a mark cut
+    by the limit of a dense title would be a dot).
+    """
+    h, w = ink.shape
+    if h < 16 or w < 16:
+        return []
+    marks = ink if fine is None else cv2.bitwise_or(ink, fine)
+    contours, _ = cv2.findContours(marks, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if len(contours) < _MIN_DOTS:
+        return []
+    boxes = np.array([cv2.boundingRect(c) for c in contours], np.int64)
+    long_h, _ = rule_lengths(ink.shape)
+    bx, by, bw, bh = boxes.T
+    cx, cy = bx + bw // 2, by + bh // 2
+    paper = paper_blocks(ink)
+    edge_y, edge_x = h * _HAIRLINE_EDGE, w * _HAIRLINE_EDGE
+    small = (
+        (bh <= _DOT_HEIGHT)
+        & (bw <= _DASH_WIDTH * long_h)
+        & (bw * bh >= 2)
+        & (cx >= edge_x)
+        & (cx < w - edge_x)
+        & (cy >= edge_y)
+        & (cy < h - edge_y)
+    )
+    small &= paper[np.minimum(cy // 8, paper.shape[0] - 1), np.minimum(cx // 8, paper.shape[1] - 1)] > 0
+    index = np.flatnonzero(small)
+    if index.size < _MIN_DOTS:
+        return []
+    x0, x1, y, height = bx[index], (bx + bw)[index], cy[index], bh[index]
+    centres = cx[index]
+    pieces = [
+        _DotRow(int(x0[c].min()), int(x1[c].max()), float(y[c].mean()), (bw * bh)[index][c], height[c], centres[c])
+        for c in _dot_chains(x0, x1, y, long_h)
+    ]
+    rules = [p for p in pieces if p.is_rule(_DOT_STRETCH * long_h) and _alone(p, cx, cy)]
+    return sorted(_run_on(rules, pieces, _DOTS_REACH * long_h), key=lambda r: (r.y, r.x0))
+
+
+def _along_a_rule(dotted: Rule, rules: list[Rule]) -> bool:
+    """Whether ``dotted`` lies along one of the solid ``rules`` for half its length or more (a
+    printed rule that binarisation broke into dashes)."""
+    return any(
+        abs(rule.y - dotted.y) <= max(3, rule.thickness)
+        and min(rule.x1, dotted.x1) - max(rule.x0, dotted.x0) >= 0.5 * dotted.length
+        for rule in rules
+    )
+
+
+def _dot_chains(x0: np.ndarray, x1: np.ndarray, y: np.ndarray, reach: int) -> list[np.ndarray]:
+    """Indices of the marks (left end ``x0``, right end ``x1``, centre row ``y``) that chain into a row:
+    each within ``reach`` pixels of the next and within 2 rows of it."""
+    parent = list(range(x0.size))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = np.argsort(x0, kind="stable").tolist()
+    lefts, rights, rows = x0.tolist(), x1.tolist(), y.tolist()
+    window: list[int] = []
+    for i in order:
+        window = [j for j in window if rights[j] >= lefts[i] - reach]
+        for j in window:
+            if abs(rows[j] - rows[i]) <= 2:
+                parent[root(j)] = root(i)
+        window.append(i)
+    roots = np.array([root(i) for i in range(x0.size)])
+    return [np.flatnonzero(roots == r) for r in np.unique(roots)]
+
+
+def _alone(row: _DotRow, cx: np.ndarray, cy: np.ndarray) -> bool:
+    """Whether few marks (centres ``cx``, ``cy``: all the page's) lie just above and below ``row``.
+
+    A printed dotted line runs on paper; the specks of a cheque's background pattern
+    chain into rows too, but with more of the same above and below them.
+    """
+    beside = (np.abs(cy - row.y) > _DOT_HEIGHT / 2 + 1) & (np.abs(cy - row.y) <= 2 * _DOT_HEIGHT)
+    near = beside & (cx >= row.x0) & (cx < row.x1)
+    return int(near.sum()) <= _DOTS_BESIDE * row.count
+
+
+@dataclass(frozen=True)
+class _DotRow:
+    """A chain of small marks on one row (:func:`_dot_chains`): extent, centre row, areas, heights and centres."""
+
+    x0: int
+    x1: int
+    y: float
+    sizes: np.ndarray
+    heights: np.ndarray
+    centres: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return int(self.centres.size)
+
+    def is_rule(self, min_length: float) -> bool:
+        """Enough marks, over enough length, alike in size and evenly spaced."""
+        if self.count < _MIN_DOTS or self.x1 - self.x0 < min_length:
+            return False
+        typical = median(self.sizes.tolist())
+        if ((self.sizes >= 0.4 * typical) & (self.sizes <= 2.5 * typical)).mean() < _ALIKE_DOTS:
+            return False
+        # The steps from one mark to the next, leaving out the gaps where digits took the dots in.
+        steps = np.diff(np.sort(self.centres)).astype(np.float64)
+        step = median(steps.tolist())
+        if step <= 0:
+            return False
+        even = np.abs(steps - step) <= max(2.0, _STEP_SLACK * step)
+        return bool(even.mean() >= _EVEN_STEPS)
+
+
+def _run_on(rules: list[_DotRow], pieces: list[_DotRow], reach: float) -> list[Rule]:
+    """Each dotted rule run on over the other pieces on its row (within 2 pixels) less than ``reach`` apart.
+
+    Digits written on a dotted rule take in the dots they touch, which cuts the rule into
+    pieces; the pieces beside a rule are of it."""
+    out = []
+    for rule in rules:
+        x0, x1 = rule.x0, rule.x1
+        grown = True
+        while grown:
+            grown = False
+            for p in pieces:
+                if abs(p.y - rule.y) <= 2 and (x0 - reach <= p.x1 < x0 or x1 < p.x0 <= x1 + reach):
+                    x0, x1, grown = min(x0, p.x0), max(x1, p.x1), True
+        thickness = max(1, round(median(rule.heights.tolist())))
+        out.append(Rule(x0, x1, round(rule.y), thickness, dotted=True))
+    # A rule run on over another is one rule.
+    unique: list[Rule] = []
+    for r in sorted(out, key=lambda r: (r.x0, r.y)):
+        if not any(abs(u.y - r.y) <= 2 and u.x0 <= r.x0 and r.x1 <= u.x1 for u in unique):
+            unique.append(r)
+    return unique
 
 
 def rules_run_on(region: FieldRegion, h_mask: np.ndarray) -> bool:
@@ -588,7 +780,10 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
     fields: list[FieldRegion] = []
     for rule in free_rules:
         gap = rule.y - (y + h)
-        standing = (x >= rule.x0 - 10) & (x + w <= rule.x1 + 10) & (gap >= 0) & (gap <= 0.6 * h + 6)
+        # Digits written on a dotted rule cross it more freely (a 7's or a 9's tail) and take in the dots
+        # they touch; a solid rule is no part of the handwriting, and digits end above it.
+        lowest = -np.maximum(rule.thickness + 2, 0.3 * h) if rule.dotted else 0
+        standing = (x >= rule.x0 - 10) & (x + w <= rule.x1 + 10) & (gap >= lowest) & (gap <= 0.6 * h + 6)
         above = [marks[i] for i in np.flatnonzero(standing).tolist()]
         if not above:
             continue

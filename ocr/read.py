@@ -18,7 +18,13 @@ from ocr.classifiers import Models
 from ocr.cleanup import CleanPage, clean_page, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
-from ocr.fields import between_rules, find_fields, line_masks_with_hairlines, looks_sideways, rules_run_on
+from ocr.fields import (
+    between_rules,
+    find_fields,
+    line_masks_with_hairlines,
+    looks_sideways,
+    rules_run_on,
+)
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
@@ -252,7 +258,7 @@ def _read_page(
             return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, (), registration_score, (problem,))
         regions = template_regions(template, registration, rects)
     else:
-        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines)
+        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine)
     clock.lap("fields")
     segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")

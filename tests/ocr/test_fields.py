@@ -461,3 +461,25 @@ def test_a_line_of_digits_ruled_above_and_below_is_told():
     assert between_rules(FieldRegion("line", (150, 104, 200, 50)), h_mask)
     assert not between_rules(FieldRegion("line", (150, 250, 200, 48)), h_mask)
     assert not between_rules(FieldRegion("comb", (100, 100, 600, 58), ((102, 102, 46, 54),)), h_mask)
+
+
+def test_dotted_rules_are_rows_of_like_evenly_spaced_marks():
+    from ocr.fields import dotted_rules
+
+    rng = np.random.default_rng(5)
+    page = blank(900, 1200)
+    for x in range(100, 700, 7):  # a dotted line: dots about 3 pixels across, 7 apart
+        cv2.circle(page, (x, 200), 1, 0, -1)
+    for x in range(150, 1000, 20):  # a dashed line
+        cv2.line(page, (x, 400), (x + 10, 400), 0, 2)
+    for x in np.cumsum(rng.integers(3, 30, 40)) + 100:  # specks of all sizes at random steps
+        cv2.circle(page, (int(x), 600), int(rng.integers(0, 3)), 0, -1)
+    for _ in range(600):  # a background of specks, as a cheque's pattern gives
+        x, y = int(rng.integers(100, 900)), int(rng.integers(700, 820))
+        cv2.circle(page, (x, y), 1, 0, -1)
+    cv2.putText(page, "Write one digit... per box, please.", (100, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 0, 2)
+    ink = clean_page(page, deskew=False).ink
+    rules = dotted_rules(ink)
+    assert [(r.y, r.dotted) for r in rules] == [(200, True), (400, True)]
+    assert rules[0].x0 == pytest.approx(99, abs=2) and rules[0].x1 == pytest.approx(695, abs=3)
+    assert rules[1].x0 == pytest.approx(150, abs=2) and rules[1].x1 == pytest.approx(1000, abs=3)

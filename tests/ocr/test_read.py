@@ -404,3 +404,22 @@ def test_boxes_printed_in_light_hairlines_are_found(models, mnist):
     reading = read_page(page, models, dpi=300)
     assert [(f.kind, f.value) for f in reading.fields] == [("comb", "407193"), ("box", "2568")]
     assert reading.fields[0].cells == cells
+
+
+def test_digits_written_on_dotted_and_dashed_lines_beside_boxes_are_fields(models, mnist):
+    """A 300-dpi form with a comb, and numbers written on a dotted and on a dashed line, the
+    digits touching the dots: on a page with boxes, such a line is a field as a solid rule is."""
+    page = blank(1400, 1800)
+    draw_comb(page, 200, 150, 5, cell_w=100, cell_h=112)
+    fill_comb(page, _digits(mnist, "31415"), 200, 150, cell_w=100, cell_h=112, size=88)
+    for x in range(200, 1400, 14):  # dots 5 pixels across, 14 apart
+        cv2.circle(page, (x, 600), 2, 60, -1)
+    for x in range(200, 1400, 36):  # dashes 20 pixels long
+        cv2.line(page, (x, 1000), (x + 20, 1000), 60, 2)
+    # MNIST's 28x28 frame has a 4-pixel margin: 130-pixel digits at y 1000 - 130 + 20 stand on the row.
+    for row, (y, labels) in enumerate(((600, "2568"), (1000, "7039"))):
+        for i, d in enumerate(_digits(mnist, labels)):
+            draw_digit(page, d, 260 + 120 * i + 40 * row, y - 130 + 20, 130)
+    page, _ = rotate(page, 0.7)
+    reading = read_page(page, models, dpi=300)
+    assert [(f.kind, f.value) for f in reading.fields] == [("comb", "31415"), ("line", "2568"), ("line", "7039")]
