@@ -77,6 +77,9 @@ def find_fields(
     fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = [r.outer for r in rects] + [f.bbox for f in fields]
+    open_combs = find_open_combs(ink if fine is None else cv2.bitwise_or(ink, fine), rules, used, strokes)
+    fields += open_combs
+    used += [f.bbox for f in open_combs]
     if fields:
         # On a page with boxes, digits written on a dotted or dashed rule are a field as on a solid one.
         dotted = [d for d in dotted_rules(ink, fine) if not _along_a_rule(d, rules)]
@@ -158,6 +161,8 @@ def paper_blocks(ink: np.ndarray) -> np.ndarray:
     """255 for each 8 x 8 block of the page (H // 8, W // 8) around which at most
     :data:`_MAX_INK_AROUND_HAIRLINES` of the page is ink (5 x 5 blocks)."""
     h, w = ink.shape
+    if h < 8 or w < 8:  # a sliver of a page: one block, taken for paper
+        return np.full((max(1, h // 8), max(1, w // 8)), 255, np.uint8)
     # From a copy an eighth the size: a blur over the whole page costs more, and a whole-number
     # factor takes OpenCV's fast path.
     small = cv2.resize(ink[: h // 8 * 8, : w // 8 * 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
@@ -758,6 +763,144 @@ def with_detached_strokes(lines: list[Box], small: list[Box], reach: int) -> lis
         reaching = [m for m in small if m[0] < x1 and x0 < m[0] + m[2] and m[1] < y1 and y0 < m[1] + m[3]]
         grown.append(_union([box, *reaching]))
     return grown
+
+
+# An open comb's ticks: at least this many, each at most this wide (pixels) and at least this
+# tall above its baseline, as tall as each other within this share of their median height.
+_MIN_TICKS = 4
+_TICK_WIDTH = 4
+_MIN_TICK_HEIGHT = 5
+_TICK_HEIGHT_SLACK = 0.3
+# A tick lies within this share of a cell width of where the step from the first tick puts it.
+_TICK_STEP_SLACK = 0.15
+# Cells are 0.6-2.5 rule lengths (:func:`rule_lengths`) wide: 13-52 pixels on a page at 150 dpi.
+_CELL_WIDTHS = (0.6, 2.5)
+# Ticks at least this share of a cell width tall, and the row of them this share of its baseline long.
+_MIN_TICK_SHARE = 0.2
+_MIN_COMB_SHARE = 0.6
+
+
+def find_open_combs(ink: np.ndarray, rules: list[Rule], used: list[Box], strokes: np.ndarray) -> list[FieldRegion]:
+    """Combs printed open: a baseline with short ticks rising from it between the cells, and no top rule.
+
+    ``ink``: the page's marks, with its thin light ones (:attr:`ocr.cleanup.CleanPage.fine`)
+    where known: ticks are printed as finely as hairlines.  ``rules``: the page's rules;
+    those that touch a ``used`` box are not looked at.  ``strokes`` (N, 4): the boxes of
+    the page's marks other than ruled lines (:func:`stroke_boxes`), the digits among
+    them; the cells reach up over the tallest digit written in them, and at least
+    1.25 cell widths.  A tick
+    is a run of ink straight up from the rule, thin, as tall as the other
+    ticks, at an even step from them; digits touching the rule are wider,
+    taller or out of step.
+    """
+    long_h, _ = rule_lengths(ink.shape)
+    min_step, max_step = _CELL_WIDTHS[0] * long_h, _CELL_WIDTHS[1] * long_h
+    bands = np.array([(r.x0, max(0, r.y - 2), r.x1 - r.x0, 5) for r in rules], np.int64).reshape(-1, 4)
+    touched, _ = _touched_and_inside(*bands.T, used, ink.shape)
+    # On paper, away from the page's edge: a photographed table's grain stands up from a sheet's edge.
+    paper, edge = paper_blocks(ink), (ink.shape[0] * _HAIRLINE_EDGE, ink.shape[1] * _HAIRLINE_EDGE)
+    combs = []
+    for rule, taken in zip(rules, touched, strict=True):
+        if taken or rule.length < 3 * min_step or not _on_paper_at(paper, edge, ink.shape, rule):
+            continue
+        ticks = _ticks_on(ink, rule, round(1.6 * max_step))
+        cells = _comb_cells(ticks, min_step, max_step)
+        if cells is None:
+            continue
+        xs, step, height = cells
+        if height < _MIN_TICK_SHARE * step or xs[-1] - xs[0] < _MIN_COMB_SHARE * rule.length:
+            continue
+        # The baseline is the comb's: cells whose tick was lost (a digit written over it) are on it too.
+        before = int((xs[0] - rule.x0 + 0.3 * step) // step)
+        after = int((rule.x1 - xs[-1] + 0.3 * step) // step)
+        xs = xs[0] + step * np.arange(-before, len(xs) + after)
+        base = rule.y - rule.thickness // 2
+        top = base - max(1.25 * step, 1.2 * height)
+        # The cells reach over the digits written in them.
+        sx, sy, sw, sh = (strokes[:, k] for k in range(4))
+        centre = sx + sw / 2
+        standing = (centre > xs[0]) & (centre < xs[-1]) & (sy + sh >= top) & (sy + sh <= base + 3) & (sh < 3 * step)
+        if standing.any():
+            top = min(top, float(sy[standing].min()) - 2)
+        top = max(0, round(top))
+        cell_boxes = tuple(
+            (int(a) + 2, top, int(b) - int(a) - 3, base - top) for a, b in zip(xs[:-1], xs[1:], strict=True)
+        )
+        tick_boxes = tuple((int(x) - 2, base - round(height) - 1, 5, round(height) + 2) for x in xs)
+        bbox = (int(xs[0]), top, int(xs[-1] - xs[0]) + 1, base + rule.thickness - top)
+        combs.append(FieldRegion("comb", bbox, cell_boxes, ticks=tick_boxes))
+    return combs
+
+
+def _on_paper_at(paper: np.ndarray, edge: tuple[float, float], shape: tuple[int, ...], rule: Rule) -> bool:
+    """Whether the middle of ``rule`` lies on paper (:func:`paper_blocks`) and ``edge`` (y, x pixels)
+    or more from the border of a page of ``shape``."""
+    x, y = (rule.x0 + rule.x1) // 2, rule.y
+    if not (edge[0] <= y < shape[0] - edge[0] and edge[1] <= rule.x0 and rule.x1 <= shape[1] - edge[1]):
+        return False
+    return bool(paper[min(y // 8, paper.shape[0] - 1), min(x // 8, paper.shape[1] - 1)])
+
+
+def _ticks_on(ink: np.ndarray, rule: Rule, max_height: int) -> list[tuple[float, int, int]]:
+    """(centre x, width, height) of each run of thin ink rising straight up from ``rule``.
+
+    Each column's height is the longest run of ink going up from any of the rows
+    just above the rule's top (a page turned by a fraction of a degree).
+    """
+    top_row = rule.y - rule.thickness // 2
+    first = max(0, top_row - max_height - 3)
+    # A few pixels past each end: a tick at the end of a rule may stand just beyond where it was found.
+    x0, x1 = max(0, rule.x0 - 4), min(ink.shape[1], rule.x1 + 4)
+    strip = ink[first : top_row + 1, x0:x1] > 0
+    if strip.shape[0] < 4:
+        return []
+    heights = np.zeros(strip.shape[1], np.int64)
+    for start in (1, 2, 3):  # rows above the rule's top row, going up
+        column = strip[: strip.shape[0] - start][::-1]
+        heights = np.maximum(heights, np.cumprod(column, axis=0).sum(axis=0))
+    ticks = []
+    for a, b in runs(heights >= _MIN_TICK_HEIGHT):
+        if b - a <= _TICK_WIDTH:
+            ticks.append((x0 + (a + b - 1) / 2, b - a, int(heights[a:b].max())))
+    return ticks
+
+
+def _comb_cells(
+    ticks: list[tuple[float, int, int]], min_step: float, max_step: float
+) -> tuple[np.ndarray, float, float] | None:
+    """The ticks that divide the cells of an open comb: their x (missing ones filled in at the step),
+    the step and their height, or None when no even row of like ticks is there."""
+    if len(ticks) < _MIN_TICKS:
+        return None
+    xs = np.array([t[0] for t in ticks])
+    hs = np.array([t[2] for t in ticks], np.float64)
+    best = None
+    # Each pair of neighbouring like ticks proposes a step; the row it makes with the most ticks wins.
+    for i in range(len(ticks) - 1):
+        step = xs[i + 1] - xs[i]
+        if not min_step <= step <= max_step or abs(hs[i + 1] - hs[i]) > _TICK_HEIGHT_SLACK * max(hs[i], hs[i + 1]):
+            continue
+        like = np.abs(hs - (hs[i] + hs[i + 1]) / 2) <= _TICK_HEIGHT_SLACK * (hs[i] + hs[i + 1]) / 2
+        k = (xs - xs[i]) / step
+        on_step = like & (np.abs(k - np.rint(k)) * step <= _TICK_STEP_SLACK * step)
+        # The row runs on from tick i each way while no step is missing.
+        slots = np.rint(k[on_step]).astype(np.int64)
+        present = set(slots.tolist())
+        lo = hi = 0
+        while lo - 1 in present:
+            lo -= 1
+        while hi + 1 in present:
+            hi += 1
+        count = hi - lo + 1
+        if count >= _MIN_TICKS and (best is None or count > best[0]):
+            members = on_step & (np.rint(k) >= lo) & (np.rint(k) <= hi)
+            # The step refitted through the row's ticks.
+            fitted = np.polyfit(np.rint(k[members]), xs[members], 1)[0] if members.sum() >= 2 else step
+            best = (count, xs[i] + lo * fitted, fitted, hi - lo, float(median(hs[members].tolist())))
+    if best is None:
+        return None
+    _, first, step, gaps, height = best
+    return first + step * np.arange(gaps + 1), float(step), height
 
 
 def find_underline_fields(components: Components, rules: list[Rule], used: list[Box]) -> list[FieldRegion]:

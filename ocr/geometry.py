@@ -22,13 +22,16 @@ class FieldRegion:
     """Where a field is on a page, before its digits are read.
 
     ``bbox`` is the outer rectangle; for a comb, ``cells`` are the interiors of
-    its boxes from left to right (one digit each).
+    its boxes from left to right (one digit each).  ``ticks``: the boxes of the
+    short printed strokes that divide the cells of an open comb (a baseline with
+    ticks rising from it), which segmentation clears like walls.
     """
 
     kind: str
     bbox: Box
     cells: tuple[Box, ...] = field(default=())
     name: str | None = None
+    ticks: tuple[Box, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:

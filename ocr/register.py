@@ -186,7 +186,9 @@ def draft_template(
         return tuple(round(v / scale) for v in values)
 
     fields = []
-    for i, region in enumerate((r for r in find_fields(ink, masks) if r.kind in ("comb", "box")), start=1):
+    # Open combs are left out: registration matches a template's boxes, and they have none.
+    found = (r for r in find_fields(ink, masks) if r.kind in ("comb", "box") and not r.ticks)
+    for i, region in enumerate(found, start=1):
         cells = len(region.cells) if region.kind == "comb" else 0
         fields.append(TemplateField(f"field_{i}", region.kind, grown(region.bbox), cells))
     return Template(name=name, size=grown((ink.shape[1], ink.shape[0])), fields=tuple(fields))

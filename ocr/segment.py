@@ -103,6 +103,8 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
         rule_length = int(min(0.9 * w, 2.5 * region.bbox[3]))
         lines = cv2.bitwise_or(lines, rule_band(long_components(h_mask[window], 2, rule_length)))
     clean = remove_lines(ink[window], lines)
+    for tx, ty, tw, th in region.ticks:  # an open comb's ticks: walls too short for the vertical mask
+        clean[max(0, ty - y) : max(0, ty - y + th), max(0, tx - x) : max(0, tx - x + tw)] = 0
     if region.kind == "comb":
         return _segment_comb(clean, (x, y), region)
     inner = region.cells[0] if region.kind == "box" and region.cells else region.bbox

@@ -384,11 +384,15 @@ def test_a_page_shrunk_for_reading_maps_back_to_its_own_pixels():
         clean_page(fine, scale=1.5)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (3, 3), (60, 2)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (3, 3), (60, 2), (7, 600), (600, 7)])
 def test_tiny_and_sliver_pages_are_cleaned_without_error(shape):
-    for page in (np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)):
+    ruled = np.full(shape, 255, np.uint8)
+    ruled[shape[0] // 2, :] = 0  # a rule, with ticks every 40 pixels
+    ruled[:, ::40] = 0
+    for page in (np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8), ruled):
         clean = clean_page(page)
         assert clean.ink.shape == shape and abs(clean.angle) <= 5.0
+        assert isinstance(find_fields(clean.ink, fine=clean.fine), list)
 
 
 def test_only_pages_known_to_be_much_finer_than_150_dpi_are_shrunk():
@@ -483,3 +487,28 @@ def test_dotted_rules_are_rows_of_like_evenly_spaced_marks():
     assert [(r.y, r.dotted) for r in rules] == [(200, True), (400, True)]
     assert rules[0].x0 == pytest.approx(99, abs=2) and rules[0].x1 == pytest.approx(695, abs=3)
     assert rules[1].x0 == pytest.approx(150, abs=2) and rules[1].x1 == pytest.approx(1000, abs=3)
+
+
+def test_an_open_comb_is_a_comb_and_a_plain_underline_is_not(mnist):
+    """A baseline with short ticks between the cells (no top rule, no full walls) is a comb, its
+    cells between the ticks, digits touching them or not; digits on a rule without ticks stay a line."""
+    page = blank()
+    draw_comb(page, 100, 80, 3)  # a boxed field, so that the page is a form
+    base, step, cells = 300, 48, 6
+    cv2.line(page, (100, base), (100 + cells * step, base), 0, 2)
+    for k in range(cells + 1):
+        cv2.line(page, (100 + k * step, base - 16), (100 + k * step, base), 0, 2)
+    for i in range(4):
+        draw_digit(page, mnist.x_test[i], 100 + i * step + 2, base - 44, 46)  # the digits reach the ticks
+    cv2.line(page, (100, 500), (500, 500), 0, 2)
+    for i in range(4):
+        draw_digit(page, mnist.x_test[10 + i], 120 + i * 60, 500 - 52, 56)
+    fields = find_fields(clean_page(page).ink)
+    assert [(f.kind, len(f.cells), len(f.ticks)) for f in fields] == [
+        ("comb", 3, 0),
+        ("comb", cells, cells + 1),
+        ("line", 0, 0),
+    ]
+    comb = fields[1]
+    assert [c[0] for c in comb.cells] == pytest.approx([100 + k * step + 2 for k in range(cells)], abs=3)
+    assert all(c[1] + c[3] == pytest.approx(base - 1, abs=2) and c[3] >= 1.25 * step - 2 for c in comb.cells)
