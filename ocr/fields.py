@@ -122,6 +122,8 @@ _MAX_INK_AROUND_HAIRLINES = 0.3
 _HAIRLINE_EDGE = 0.02
 # A hairline must run this many times the length of a ruled line (:func:`line_masks`).
 _HAIRLINE_STRETCH = 3.0
+_LIGHT_STRETCH = 1.0
+_MAX_LIGHT_AROUND = 0.28
 
 
 def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -140,6 +142,15 @@ def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.nda
     long_h, long_v = rule_lengths(ink.shape)
     lengths = (round(long_h * _HAIRLINE_STRETCH), round(long_v * _HAIRLINE_STRETCH))
     h_fine, v_fine = line_masks(candidates, lengths, bridge=False)
+    # Light marks only (not in the ink): the short sides of boxes printed apart in a light colour,
+    # where few of them are around (the grain of a photographed table is light marks everywhere).
+    light = cv2.bitwise_and(candidates, cv2.bitwise_not(ink))
+    quiet = cv2.resize(paper_blocks(light, _MAX_LIGHT_AROUND), (w, h), interpolation=cv2.INTER_NEAREST)
+    light = cv2.bitwise_and(light, quiet)
+    short = (round(long_h * _LIGHT_STRETCH), round(long_v * _LIGHT_STRETCH))
+    # Bridged: where a box's side meets the next side, the corner is dark enough to be ink.
+    h_light, v_light = line_masks(light, short)
+    h_fine, v_fine = cv2.bitwise_or(h_fine, h_light), cv2.bitwise_or(v_fine, v_light)
     return cv2.bitwise_or(h_mask, h_fine), cv2.bitwise_or(v_mask, v_fine)
 
 
@@ -157,16 +168,16 @@ def on_paper(ink: np.ndarray, marks: np.ndarray) -> np.ndarray:
     return out
 
 
-def paper_blocks(ink: np.ndarray) -> np.ndarray:
-    """255 for each 8 x 8 block of the page (H // 8, W // 8) around which at most
-    :data:`_MAX_INK_AROUND_HAIRLINES` of the page is ink (5 x 5 blocks)."""
+def paper_blocks(ink: np.ndarray, share: float = _MAX_INK_AROUND_HAIRLINES) -> np.ndarray:
+    """255 for each 8 x 8 block of the page (H // 8, W // 8) around which at most ``share`` of
+    the page is ink (5 x 5 blocks)."""
     h, w = ink.shape
     if h < 8 or w < 8:  # a sliver of a page: one block, taken for paper
         return np.full((max(1, h // 8), max(1, w // 8)), 255, np.uint8)
     # From a copy an eighth the size: a blur over the whole page costs more, and a whole-number
     # factor takes OpenCV's fast path.
     small = cv2.resize(ink[: h // 8 * 8, : w // 8 * 8], (w // 8, h // 8), interpolation=cv2.INTER_AREA)
-    return cv2.threshold(cv2.blur(small, (5, 5)), 255 * _MAX_INK_AROUND_HAIRLINES, 255, cv2.THRESH_BINARY_INV)[1]
+    return cv2.threshold(cv2.blur(small, (5, 5)), 255 * share, 255, cv2.THRESH_BINARY_INV)[1]
 
 
 # A dot or dash of a dotted rule is at most this tall, and this many times a rule length wide

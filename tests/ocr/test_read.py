@@ -440,3 +440,19 @@ def test_an_open_comb_printed_in_light_gray_is_read_cell_by_cell(models, mnist):
     page, _ = rotate(page, -0.8)
     reading = read_page(page, models, dpi=300)
     assert [(f.kind, f.value, f.cells) for f in reading.fields] == [("comb", "2718", 4), ("comb", "50934", cells)]
+
+
+def test_a_comb_of_separate_boxes_in_a_light_colour_is_read_cell_by_cell(models, mnist):
+    """A 300-dpi form whose comb is a row of boxes set apart, printed in light gray: each box's
+    sides are too short for the long-hairline search, and too light for the ink mask."""
+    page = blank(1200, 1800)
+    draw_comb(page, 200, 150, 4, cell_w=100, cell_h=112)
+    fill_comb(page, _digits(mnist, "2718"), 200, 150, cell_w=100, cell_h=112, size=88)
+    cells, cell_w, cell_h, gap = 6, 70, 90, 16
+    for i in range(cells):
+        x0 = 200 + i * (cell_w + gap)
+        cv2.rectangle(page, (x0, 500), (x0 + cell_w, 500 + cell_h), 160, 2)
+    fill_comb(page, _digits(mnist, "40967") + [None], 200, 500, cell_w=cell_w, cell_h=cell_h, gap=gap, size=64)
+    page, _ = rotate(page, 0.6)
+    reading = read_page(page, models, dpi=300)
+    assert [(f.kind, f.value, f.cells) for f in reading.fields] == [("comb", "2718", 4), ("comb", "40967", cells)]
