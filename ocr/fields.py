@@ -52,6 +52,7 @@ def find_fields(
     masks: tuple[np.ndarray, np.ndarray] | None = None,
     h_outlines: Outlines | None = None,
     fine: np.ndarray | None = None,
+    paper: np.ndarray | None = None,
 ) -> list[FieldRegion]:
     """All digit fields on a page, top to bottom then left to right.
 
@@ -63,6 +64,7 @@ def find_fields(
     h_outlines : the components of the horizontal mask, when the caller has them already.
     fine : the page's thin marks however light (:attr:`ocr.cleanup.CleanPage.fine`), when known:
         the dots of dotted rules (:func:`dotted_rules`) that binarisation loses.
+    paper : the page's :func:`paper_blocks`, when the caller has them already.
     """
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
     if h_outlines is None:  # found once: rules and long lines both come from it
@@ -77,12 +79,14 @@ def find_fields(
     fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = [r.outer for r in rects] + [f.bbox for f in fields]
-    open_combs = find_open_combs(ink if fine is None else cv2.bitwise_or(ink, fine), rules, used, strokes)
+    if paper is None:  # for the open combs and dotted rules, which look only on paper
+        paper = paper_blocks(ink)
+    open_combs = find_open_combs(ink if fine is None else cv2.bitwise_or(ink, fine), rules, used, strokes, paper)
     fields += open_combs
     used += [f.bbox for f in open_combs]
     if fields:
         # On a page with boxes, digits written on a dotted or dashed rule are a field as on a solid one.
-        dotted = [d for d in dotted_rules(ink, fine) if not _along_a_rule(d, rules)]
+        dotted = [d for d in dotted_rules(ink, fine, paper) if not _along_a_rule(d, rules)]
         fields += find_underline_fields(marks, rules + dotted, used)
     else:
         fields = find_text_lines(handwriting, marks, used)
@@ -103,9 +107,7 @@ def line_masks(
     if not bridge:
         return h_mask, v_mask
     # Close the small breaks a scan or a thin pen leaves in printed rules.
-    h_mask = cv2.morphologyEx(h_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (9, 1)))
-    v_mask = cv2.morphologyEx(v_mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 9)))
-    return h_mask, v_mask
+    return _bridged(h_mask, (9, 1)), _bridged(v_mask, (1, 9))
 
 
 def rule_lengths(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -126,19 +128,21 @@ _LIGHT_STRETCH = 1.0
 _MAX_LIGHT_AROUND = 0.28
 
 
-def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def line_masks_with_hairlines(
+    ink: np.ndarray, fine: np.ndarray, paper: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`line_masks` of the ink, with the long straight hairlines of ``fine`` on paper added.
 
     ``fine``: the page's thin dark marks however light (:attr:`ocr.cleanup.CleanPage.fine`).
     Boxes and combs printed in 1-pixel gray lines, in a pale drop-out colour or on a
     shading are lost to the ink mask once a 300-dpi page is shrunk to the working
-    resolution; these are their rules and walls.
+    resolution; these are their rules and walls.  ``paper``: the page's :func:`paper_blocks`, when known.
     """
-    h_mask, v_mask = line_masks(ink)
     h, w = ink.shape
     if h < 8 or w < 8:
-        return h_mask, v_mask
-    candidates = on_paper(ink, fine)
+        return line_masks(ink)
+    h_mask, v_mask = line_masks(ink, bridge=False)
+    candidates = on_paper(ink, fine, paper)
     long_h, long_v = rule_lengths(ink.shape)
     lengths = (round(long_h * _HAIRLINE_STRETCH), round(long_v * _HAIRLINE_STRETCH))
     h_fine, v_fine = line_masks(candidates, lengths, bridge=False)
@@ -148,20 +152,29 @@ def line_masks_with_hairlines(ink: np.ndarray, fine: np.ndarray) -> tuple[np.nda
     quiet = cv2.resize(paper_blocks(light, _MAX_LIGHT_AROUND), (w, h), interpolation=cv2.INTER_NEAREST)
     light = cv2.bitwise_and(light, quiet)
     short = (round(long_h * _LIGHT_STRETCH), round(long_v * _LIGHT_STRETCH))
-    # Bridged: where a box's side meets the next side, the corner is dark enough to be ink.
-    h_light, v_light = line_masks(light, short)
-    h_fine, v_fine = cv2.bitwise_or(h_fine, h_light), cv2.bitwise_or(v_fine, v_light)
-    return cv2.bitwise_or(h_mask, h_fine), cv2.bitwise_or(v_mask, v_fine)
+    h_light, v_light = line_masks(light, short, bridge=False)
+    # All bridged at once (:func:`line_masks`): where a light box's side meets the next side, the
+    # corner is dark enough to be ink, and breaks the light line.
+    h_mask = _bridged(cv2.bitwise_or(cv2.bitwise_or(h_mask, h_fine), h_light), (9, 1))
+    v_mask = _bridged(cv2.bitwise_or(cv2.bitwise_or(v_mask, v_fine), v_light), (1, 9))
+    return h_mask, v_mask
 
 
-def on_paper(ink: np.ndarray, marks: np.ndarray) -> np.ndarray:
+def _bridged(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``mask`` closed along a line of ``size`` (width, height): the small breaks in its lines filled."""
+    return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, size))
+
+
+def on_paper(ink: np.ndarray, marks: np.ndarray, paper: np.ndarray | None = None) -> np.ndarray:
     """``marks`` (a 0/255 mask of the page of ``ink``) where the page around is paper and not near its edge.
 
     Paper: at most :data:`_MAX_INK_AROUND_HAIRLINES` of about 40 x 40 pixels around is ink
-    (:func:`paper_blocks`); the edge: :data:`_HAIRLINE_EDGE` of the page's width or height.
+    (:func:`paper_blocks`, given as ``paper`` when known); the edge: :data:`_HAIRLINE_EDGE` of the
+    page's width or height.
     """
     h, w = ink.shape
-    out = cv2.bitwise_and(marks, cv2.resize(paper_blocks(ink), (w, h), interpolation=cv2.INTER_NEAREST))
+    paper = paper_blocks(ink) if paper is None else paper
+    out = cv2.bitwise_and(marks, cv2.resize(paper, (w, h), interpolation=cv2.INTER_NEAREST))
     edge_y, edge_x = max(1, round(h * _HAIRLINE_EDGE)), max(1, round(w * _HAIRLINE_EDGE))
     out[:edge_y] = out[-edge_y:] = 0
     out[:, :edge_x] = out[:, -edge_x:] = 0
@@ -202,13 +215,13 @@ _DOTS_BESIDE = 0.25
 _DOTS_REACH = 8
 
 
-def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None) -> list[Rule]:
+def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None, paper: np.ndarray | None = None) -> list[Rule]:
     """Horizontal rules printed as a row of dots or dashes on paper, as on a form's dotted lines.
 
     ``fine``: the page's thin marks however light (:attr:`ocr.cleanup.CleanPage.fine`), which
     keeps the dots that binarisation loses.  Marks count where the page around them is paper
     and away from its edge (:func:`on_paper`'s rule, taken at each mark's centre: a mark cut
-    by the limit of a dense title would be a dot).
+    by the limit of a dense title would be a dot).  ``paper``: the page's :func:`paper_blocks`, when known.
     """
     h, w = ink.shape
     if h < 16 or w < 16:
@@ -221,7 +234,7 @@ def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None) -> list[Rule]:
     long_h, _ = rule_lengths(ink.shape)
     bx, by, bw, bh = boxes.T
     cx, cy = bx + bw // 2, by + bh // 2
-    paper = paper_blocks(ink)
+    paper = paper_blocks(ink) if paper is None else paper
     edge_y, edge_x = h * _HAIRLINE_EDGE, w * _HAIRLINE_EDGE
     small = (
         (bh <= _DOT_HEIGHT)
@@ -791,7 +804,9 @@ _MIN_TICK_SHARE = 0.2
 _MIN_COMB_SHARE = 0.6
 
 
-def find_open_combs(ink: np.ndarray, rules: list[Rule], used: list[Box], strokes: np.ndarray) -> list[FieldRegion]:
+def find_open_combs(
+    ink: np.ndarray, rules: list[Rule], used: list[Box], strokes: np.ndarray, paper: np.ndarray | None = None
+) -> list[FieldRegion]:
     """Combs printed open: a baseline with short ticks rising from it between the cells, and no top rule.
 
     ``ink``: the page's marks, with its thin light ones (:attr:`ocr.cleanup.CleanPage.fine`)
@@ -802,14 +817,15 @@ def find_open_combs(ink: np.ndarray, rules: list[Rule], used: list[Box], strokes
     1.25 cell widths.  A tick
     is a run of ink straight up from the rule, thin, as tall as the other
     ticks, at an even step from them; digits touching the rule are wider,
-    taller or out of step.
+    taller or out of step.  ``paper``: the page's :func:`paper_blocks`, when known.
     """
     long_h, _ = rule_lengths(ink.shape)
     min_step, max_step = _CELL_WIDTHS[0] * long_h, _CELL_WIDTHS[1] * long_h
     bands = np.array([(r.x0, max(0, r.y - 2), r.x1 - r.x0, 5) for r in rules], np.int64).reshape(-1, 4)
     touched, _ = _touched_and_inside(*bands.T, used, ink.shape)
     # On paper, away from the page's edge: a photographed table's grain stands up from a sheet's edge.
-    paper, edge = paper_blocks(ink), (ink.shape[0] * _HAIRLINE_EDGE, ink.shape[1] * _HAIRLINE_EDGE)
+    paper = paper_blocks(ink) if paper is None else paper
+    edge = (ink.shape[0] * _HAIRLINE_EDGE, ink.shape[1] * _HAIRLINE_EDGE)
     combs = []
     for rule, taken in zip(rules, touched, strict=True):
         if taken or rule.length < 3 * min_step or not _on_paper_at(paper, edge, ink.shape, rule):
@@ -859,21 +875,29 @@ def _ticks_on(ink: np.ndarray, rule: Rule, max_height: int) -> list[tuple[float,
     just above the rule's top (a page turned by a fraction of a degree).
     """
     top_row = rule.y - rule.thickness // 2
-    first = max(0, top_row - max_height - 3)
     # A few pixels past each end: a tick at the end of a rule may stand just beyond where it was found.
     x0, x1 = max(0, rule.x0 - 4), min(ink.shape[1], rule.x1 + 4)
-    strip = ink[first : top_row + 1, x0:x1] > 0
-    if strip.shape[0] < 4:
+    # The columns tall enough to start a tick first, in a strip just that tall: most rules have none.
+    low = _heights_up(ink, top_row, _MIN_TICK_HEIGHT, x0, x1)
+    thin = [(a, b) for a, b in runs(low >= _MIN_TICK_HEIGHT) if b - a <= _TICK_WIDTH]
+    if len(thin) < _MIN_TICKS:
         return []
-    heights = np.zeros(strip.shape[1], np.int64)
+    return [
+        (x0 + (a + b - 1) / 2, b - a, int(_heights_up(ink, top_row, max_height, x0 + a, x0 + b).max())) for a, b in thin
+    ]
+
+
+def _heights_up(ink: np.ndarray, top_row: int, height: int, x0: int, x1: int) -> np.ndarray:
+    """For each column x0..x1, the longest run of ink (up to ``height``) going up from the
+    first, second or third row above ``top_row``."""
+    first = max(0, top_row - height - 3)
+    strip = ink[first : top_row + 1, x0:x1] > 0
+    heights = np.zeros(x1 - x0, np.int64)
     for start in (1, 2, 3):  # rows above the rule's top row, going up
-        column = strip[: strip.shape[0] - start][::-1]
-        heights = np.maximum(heights, np.cumprod(column, axis=0).sum(axis=0))
-    ticks = []
-    for a, b in runs(heights >= _MIN_TICK_HEIGHT):
-        if b - a <= _TICK_WIDTH:
-            ticks.append((x0 + (a + b - 1) / 2, b - a, int(heights[a:b].max())))
-    return ticks
+        if strip.shape[0] > start:
+            column = strip[: strip.shape[0] - start][::-1]
+            heights = np.maximum(heights, np.cumprod(column, axis=0).sum(axis=0))
+    return heights
 
 
 def _comb_cells(

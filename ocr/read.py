@@ -23,6 +23,7 @@ from ocr.fields import (
     find_fields,
     line_masks_with_hairlines,
     looks_sideways,
+    paper_blocks,
     rules_run_on,
 )
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, transform_box
@@ -242,7 +243,8 @@ def _read_page(
     clock = _Clock(timings)
     clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
     clock.lap("cleanup")
-    h_mask, v_mask = line_masks_with_hairlines(clean.ink, clean.fine)
+    paper = paper_blocks(clean.ink)  # where the page is paper: for the hairlines and, in auto mode, field finding
+    h_mask, v_mask = line_masks_with_hairlines(clean.ink, clean.fine, paper)
     # Found once in auto mode, for field finding and the sideways check.
     h_outlines = outline_components(h_mask) if template is None else None
     sideways = template is None and turn_check and looks_sideways(h_mask, v_mask, h_outlines)
@@ -258,7 +260,7 @@ def _read_page(
             return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, (), registration_score, (problem,))
         regions = template_regions(template, registration, rects)
     else:
-        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine)
+        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine, paper)
     clock.lap("fields")
     segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")
