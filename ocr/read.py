@@ -591,17 +591,17 @@ def doubts_about_found_field(
     the page has no boxes, so every field is a line of free handwriting (as on
     a photo of a note).  Printed boxes and combs are fields wherever they are;
     free writing at the page's border may be its edge, a shadow or a punch
-    hole.  A lone 1 outside any box is a single straight stroke, which is also
-    what the wall of a frame the field finder did not take for a number box,
-    a printed I or a stray pen stroke look like.
+    hole.  A lone digit outside any box is a single mark, which is also what a
+    tick, an initial, a short signature on its line, the wall of a frame the
+    field finder did not take for a number box or a stray pen stroke look like.
     """
     reasons = []
     if kind == "line" and at_page_edge(bbox, page_shape):
         reasons.append("at the page edge")
     if free_page and len(value) == 1:
         reasons.append("a lone digit on a page of free writing")
-    elif kind == "line" and value == "1":
-        reasons.append("a lone 1 outside any box")
+    elif kind == "line" and len(value) == 1:
+        reasons.append("a lone digit outside any box")
     return reasons
 
 
