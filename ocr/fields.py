@@ -73,7 +73,8 @@ def find_fields(
     rects = find_rects(rules, v_mask)
     # Ink without the ruled lines, computed once: three steps below start from it.
     handwriting = _handwriting(ink, h_mask, v_mask, h_outlines)
-    marks = label_components(handwriting)  # labelled once: writing height, underlines and text lines use it
+    # Labelled once: writing height, underlines and text lines use it (compact: only compared and indexed with).
+    marks = label_components(handwriting, compact=True)
     strokes = np.array(stroke_boxes(marks), np.int64).reshape(-1, 4)  # their boxes, for the next two steps
     rects = drop_rects_in_writing(rects, strokes)
     fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))

@@ -512,3 +512,20 @@ def test_an_open_comb_is_a_comb_and_a_plain_underline_is_not(mnist):
     comb = fields[1]
     assert [c[0] for c in comb.cells] == pytest.approx([100 + k * step + 2 for k in range(cells)], abs=3)
     assert all(c[1] + c[3] == pytest.approx(base - 1, abs=2) and c[3] >= 1.25 * step - 2 for c in comb.cells)
+
+
+def test_compact_labels_match_the_full_labelling_and_fall_back_when_too_many():
+    from ocr.geometry import label_components
+
+    rng = np.random.default_rng(11)
+    page = ((rng.random((300, 400)) < 0.3) * 255).astype(np.uint8)
+    full, compact = label_components(page), label_components(page, compact=True)
+    assert compact[1].dtype == np.uint16 and full[1].dtype == np.int32
+    assert compact[0] == full[0]
+    np.testing.assert_array_equal(compact[1], full[1])
+    np.testing.assert_array_equal(compact[2], full[2])
+    # More components than uint16 labels can number: int32 labels, the same count.
+    dots = np.zeros((1000, 1000), np.uint8)
+    dots[::3, ::3] = 255
+    count, labels, _, _ = label_components(dots, compact=True)
+    assert count == 334 * 334 + 1 and labels.dtype == np.int32
