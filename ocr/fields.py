@@ -14,6 +14,7 @@ from border to border, so it is not mistaken for a wall.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -94,6 +95,10 @@ def find_fields(
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 
+# Openings at least this long are split into a short line and a sparse one (:func:`open_along`).
+_SPLIT_OPENING = 24
+
+
 def line_masks(
     ink: np.ndarray, lengths: tuple[int, int] | None = None, bridge: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -103,8 +108,7 @@ def line_masks(
     ``bridge``: close the small breaks in them.
     """
     long_h, long_v = lengths or rule_lengths(ink.shape)
-    h_mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (long_h, 1)))
-    v_mask = cv2.morphologyEx(ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, long_v)))
+    h_mask, v_mask = open_along(ink, long_h, horizontal=True), open_along(ink, long_v, horizontal=False)
     if not bridge:
         return h_mask, v_mask
     # Close the small breaks a scan or a thin pen leaves in printed rules.
@@ -159,6 +163,39 @@ def line_masks_with_hairlines(
     h_mask = _bridged(cv2.bitwise_or(cv2.bitwise_or(h_mask, h_fine), h_light), (9, 1))
     v_mask = _bridged(cv2.bitwise_or(cv2.bitwise_or(v_mask, v_fine), v_light), (1, 9))
     return h_mask, v_mask
+
+
+def open_along(mask: np.ndarray, length: int, horizontal: bool) -> np.ndarray:
+    """The opening of ``mask`` by a straight line of ``length`` pixels across (or down): the runs that long.
+
+    The same as OpenCV's opening by a ``length`` x 1 rectangle, whose cost grows with the
+    length; a long line is taken as a short one (r pixels) repeated every k pixels
+    (k about the square root of the length, r between k and 2k), two passes of about
+    a square root's cost each: half the time for the 63-pixel hairline search.
+    """
+    if length < _SPLIT_OPENING:
+        size = (length, 1) if horizontal else (1, length)
+        return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, size))
+    step = int(math.sqrt(length))
+    repeats = length // step
+    short = length - (repeats - 1) * step  # step <= short < 2 * step: the repeats overlap or touch
+    sparse = np.zeros((1, (repeats - 1) * step + 1), np.uint8)
+    sparse[0, ::step] = 1
+    segment = np.ones((1, short), np.uint8)
+    # Anchors that add up to the rectangle's (OpenCV's: half its length, rounded down).
+    anchors = [(short // 2, 0), (length // 2 - short // 2, 0)]
+    if not horizontal:
+        sparse, segment = sparse.T.copy(), segment.T.copy()
+        anchors = [(0, a) for a, _ in anchors]
+    # Each pass sees the page padded as the one-pass opening sees it: ink beyond the border
+    # while eroding, paper while dilating (otherwise runs at the border come out otherwise).
+    pad = (0, 0, length, length) if horizontal else (length, length, 0, 0)
+    h, w = mask.shape
+    padded = cv2.copyMakeBorder(mask, *pad, cv2.BORDER_CONSTANT, value=255)
+    eroded = cv2.erode(cv2.erode(padded, segment, anchor=anchors[0]), sparse, anchor=anchors[1])
+    eroded = cv2.copyMakeBorder(eroded[pad[0] : pad[0] + h, pad[2] : pad[2] + w], *pad, cv2.BORDER_CONSTANT, value=0)
+    opened = cv2.dilate(cv2.dilate(eroded, sparse, anchor=anchors[1]), segment, anchor=anchors[0])
+    return np.ascontiguousarray(opened[pad[0] : pad[0] + h, pad[2] : pad[2] + w])
 
 
 def _bridged(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:

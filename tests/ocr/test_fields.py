@@ -529,3 +529,15 @@ def test_compact_labels_match_the_full_labelling_and_fall_back_when_too_many():
     dots[::3, ::3] = 255
     count, labels, _, _ = label_components(dots, compact=True)
     assert count == 334 * 334 + 1 and labels.dtype == np.int32
+
+
+@pytest.mark.parametrize("length", [24, 25, 26, 31, 39, 63, 64, 150])
+def test_a_split_line_opening_is_the_one_pass_opening(length):
+    from ocr.fields import open_along
+
+    rng = np.random.default_rng(length)
+    for shape in ((1, 1), (7, 300), (300, 7), (97, 131), (400, 620)):
+        mask = ((rng.random(shape) < rng.uniform(0.5, 0.97)) * 255).astype(np.uint8)
+        for horizontal, size in ((True, (length, 1)), (False, (1, length))):
+            expected = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, size))
+            np.testing.assert_array_equal(open_along(mask, length, horizontal), expected)
