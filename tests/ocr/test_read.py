@@ -426,16 +426,18 @@ def test_digits_written_on_dotted_and_dashed_lines_beside_boxes_are_fields(model
     assert [(f.kind, f.value) for f in reading.fields] == [("comb", "31415"), ("line", "2568"), ("line", "7039")]
 
 
-def test_an_open_comb_printed_in_light_gray_is_read_cell_by_cell(models, mnist):
-    """A 300-dpi form whose comb is a thin gray baseline with ticks between the cells: the ticks
-    are walls, not 1s, and the digits are read one per cell."""
+@pytest.mark.parametrize(("gray", "pen", "tick"), [(150, 2, 30), (40, 3, 100)])
+def test_an_open_comb_is_read_cell_by_cell(models, mnist, gray, pen, tick):
+    """A 300-dpi form whose comb is a baseline with ticks between the cells, thin and light gray
+    or, as walls without a top rule, dark and as tall as the digits: the ticks are walls, not
+    1s, and the digits are read one per cell."""
     page = blank(1200, 1800)
     draw_comb(page, 200, 150, 4, cell_w=100, cell_h=112)
     fill_comb(page, _digits(mnist, "2718"), 200, 150, cell_w=100, cell_h=112, size=88)
     base, step, cells = 600, 80, 7
-    cv2.line(page, (200, base), (200 + cells * step, base), 150, 2)
+    cv2.line(page, (200, base), (200 + cells * step, base), gray, pen)
     for k in range(cells + 1):
-        cv2.line(page, (200 + k * step, base - 30), (200 + k * step, base), 150, 2)
+        cv2.line(page, (200 + k * step, base - tick), (200 + k * step, base), gray, pen)
     for i, d in enumerate(_digits(mnist, "50934")):
         draw_digit(page, d, 200 + i * step + 2, base - 96, 96)
     page, _ = rotate(page, -0.8)
