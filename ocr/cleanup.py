@@ -13,6 +13,10 @@ MAX_SKEW = 5.0  # degrees either way
 # dpi, the PDF forms of the sample set were read 5.7 points less exactly, and
 # every step costs in proportion to the pixels.
 WORKING_DPI = 150
+# The widest thin mark (pixels) :func:`fine_lines` takes on a page read at its own resolution,
+# and on a page it is found on before being shrunk to half or less.
+_FINE_WIDTH = 4
+_FINE_WIDE = 6
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,11 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0) -> Cle
     if scale < 1:
         h, w = gray.shape
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        # A block of the page with any fine mark in it is a fine mark once shrunk.
-        fine = _any(cv2.resize(fine_lines(gray), size, interpolation=cv2.INTER_AREA))
+        # A block of the page with any fine mark in it is a fine mark once shrunk.  A page shrunk to
+        # half or less has marks up to 6 of its pixels across taken (3 at the working resolution): a
+        # box printed in a pale colour 2-3 px wide, thickened by the scanner's blur and turn.
+        width = _FINE_WIDE if scale <= 0.6 else _FINE_WIDTH
+        fine = _any(cv2.resize(fine_lines(gray, width), size, interpolation=cv2.INTER_AREA))
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         resize = np.float64([[size[0] / w, 0, 0], [0, size[1] / h, 0]])
     flat = normalize_illumination(gray)
@@ -176,15 +183,16 @@ def binarize(flat: np.ndarray) -> np.ndarray:
 _RIDGE_CONTRAST = 30
 
 
-def fine_lines(gray: np.ndarray) -> np.ndarray:
-    """Mask (255) of marks at most 4 pixels across and :data:`_RIDGE_CONTRAST` darker than the paper around them.
+def fine_lines(gray: np.ndarray, width: int = 4) -> np.ndarray:
+    """Mask (255) of marks at most ``width`` px across and :data:`_RIDGE_CONTRAST` darker than the paper around them.
 
     A morphological black-hat (closing minus the page): hairline rules and
     boxes printed light or in a drop-out colour, which binarisation loses,
     for :func:`ocr.fields.line_masks` to find the long straight ones among
     them.  Gradual shading and shadow borders are no ridges.
     """
-    ridges = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+    size = (width + 1, width + 1)
+    ridges = cv2.morphologyEx(gray, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_RECT, size))
     _, mask = cv2.threshold(ridges, _RIDGE_CONTRAST, 255, cv2.THRESH_BINARY)
     return mask
 

@@ -955,17 +955,19 @@ def _comb_cells(
             continue
         like = np.abs(hs - (hs[i] + hs[i + 1]) / 2) <= _TICK_HEIGHT_SLACK * (hs[i] + hs[i + 1]) / 2
         k = (xs - xs[i]) / step
-        on_step = like & (np.abs(k - np.rint(k)) * step <= _TICK_STEP_SLACK * step)
-        # The row runs on from tick i each way while no step is missing.
-        slots = np.rint(k[on_step]).astype(np.int64)
-        present = set(slots.tolist())
+        in_step = np.abs(k - np.rint(k)) * step <= _TICK_STEP_SLACK * step
+        on_step = like & in_step
+        # The row runs on from tick i each way while no step is missing.  A thin mark in step but
+        # taller than the others is a tick too (a digit touches it), if most of the row's are alike.
+        present = set(np.rint(k[in_step]).astype(np.int64).tolist())
         lo = hi = 0
         while lo - 1 in present:
             lo -= 1
         while hi + 1 in present:
             hi += 1
         count = hi - lo + 1
-        if count >= _MIN_TICKS and (best is None or count > best[0]):
+        alike = int((on_step & (np.rint(k) >= lo) & (np.rint(k) <= hi)).sum())
+        if count >= _MIN_TICKS and 2 * alike >= count and (best is None or count > best[0]):
             members = on_step & (np.rint(k) >= lo) & (np.rint(k) <= hi)
             # The step refitted through the row's ticks.
             fitted = np.polyfit(np.rint(k[members]), xs[members], 1)[0] if members.sum() >= 2 else step

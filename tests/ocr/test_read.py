@@ -459,3 +459,19 @@ def test_a_comb_of_separate_boxes_in_a_light_colour_is_read_cell_by_cell(models,
     page, _ = rotate(page, 0.6)
     reading = read_page(page, models, dpi=300)
     assert [(f.kind, f.value, f.cells) for f in reading.fields] == [("comb", "2718", 4), ("comb", "40967", cells)]
+
+
+def test_a_comb_printed_in_a_pale_colour_five_pixels_wide_is_found_at_300_dpi(models, mnist):
+    """A drop-out colour prints as a pale gray in a gray scan (about 180 on paper at 243), too
+    light for the ink mask; printed 4 px wide and turned, its lines are 5 px across at 300 dpi."""
+    page = np.full((1200, 1800), 243, np.uint8)
+    draw_comb(page, 200, 150, 4, cell_w=100, cell_h=112)
+    fill_comb(page, _digits(mnist, "2718"), 200, 150, cell_w=100, cell_h=112, size=88)
+    cells, cell_w, cell_h = 6, 80, 96
+    for i in range(cells):
+        x0 = 200 + i * cell_w
+        cv2.rectangle(page, (x0, 500), (x0 + cell_w, 500 + cell_h), 180, 4)
+    fill_comb(page, _digits(mnist, "40967") + [None], 200, 500, cell_w=cell_w, cell_h=cell_h, size=72)
+    page, _ = rotate(page, 0.9)
+    reading = read_page(page, models, dpi=300)
+    assert [(f.kind, f.value, f.cells) for f in reading.fields] == [("comb", "2718", 4), ("comb", "40967", cells)]
