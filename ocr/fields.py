@@ -129,6 +129,9 @@ _MAX_INK_AROUND_HAIRLINES = 0.3
 _HAIRLINE_EDGE = 0.02
 # A hairline must run this many times the length of a ruled line (:func:`line_masks`).
 _HAIRLINE_STRETCH = 3.0
+# Light thin marks (not ink) make rules and walls from this many rule lengths, where at most this
+# share of the page around is such marks: the short sides of boxes printed apart in a pale colour,
+# not the grain of a photographed table (all light marks; at a 12% guard most boxes were lost too).
 _LIGHT_STRETCH = 1.0
 _MAX_LIGHT_AROUND = 0.28
 
@@ -141,7 +144,9 @@ def line_masks_with_hairlines(
     ``fine``: the page's thin dark marks however light (:attr:`ocr.cleanup.CleanPage.fine`).
     Boxes and combs printed in 1-pixel gray lines, in a pale drop-out colour or on a
     shading are lost to the ink mask once a 300-dpi page is shrunk to the working
-    resolution; these are their rules and walls.  ``paper``: the page's :func:`paper_blocks`, when known.
+    resolution; these are their rules and walls.  Light marks (not ink) count from one rule
+    length where few are around (:data:`_LIGHT_STRETCH`): the sides of boxes printed apart.
+    ``paper``: the page's :func:`paper_blocks`, when known.
     """
     h, w = ink.shape
     if h < 8 or w < 8:
@@ -852,10 +857,10 @@ def find_open_combs(
     those that touch a ``used`` box are not looked at.  ``strokes`` (N, 4): the boxes of
     the page's marks other than ruled lines (:func:`stroke_boxes`), the digits among
     them; the cells reach up over the tallest digit written in them, and at least
-    1.25 cell widths.  A tick
-    is a run of ink straight up from the rule, thin, as tall as the other
-    ticks, at an even step from them; digits touching the rule are wider,
-    taller or out of step.  ``paper``: the page's :func:`paper_blocks`, when known.
+    1.25 cell widths.  A tick is a run of ink straight up from the rule, thin, as
+    tall as the other ticks, at an even step from them; digits touching the rule
+    are wider, taller or out of step.  ``paper``: the page's :func:`paper_blocks`,
+    when known.
     """
     long_h, _ = rule_lengths(ink.shape)
     min_step, max_step = _CELL_WIDTHS[0] * long_h, _CELL_WIDTHS[1] * long_h
