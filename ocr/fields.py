@@ -224,6 +224,18 @@ def on_paper(ink: np.ndarray, marks: np.ndarray, paper: np.ndarray | None = None
     return out
 
 
+def _on_paper_points(paper: np.ndarray, xs: np.ndarray, ys: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """For points (``xs``, ``ys`` int arrays) of a page of ``shape``: whether each lies on paper
+    (in a block of ``paper``, its :func:`paper_blocks`) and :data:`_HAIRLINE_EDGE` or more from
+    the page's border, as :func:`on_paper` takes pixels."""
+    h, w = shape[:2]
+    edge_y, edge_x = h * _HAIRLINE_EDGE, w * _HAIRLINE_EDGE
+    inside = (xs >= edge_x) & (xs < w - edge_x) & (ys >= edge_y) & (ys < h - edge_y)
+    rows = np.clip(ys // 8, 0, paper.shape[0] - 1)
+    columns = np.clip(xs // 8, 0, paper.shape[1] - 1)
+    return inside & (paper[rows, columns] > 0)
+
+
 def paper_blocks(ink: np.ndarray, share: float = _MAX_INK_AROUND_HAIRLINES) -> np.ndarray:
     """255 for each 8 x 8 block of the page (H // 8, W // 8) around which at most ``share`` of
     the page is ink (5 x 5 blocks)."""
@@ -278,17 +290,8 @@ def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None, paper: np.ndar
     bx, by, bw, bh = boxes.T
     cx, cy = bx + bw // 2, by + bh // 2
     paper = paper_blocks(ink) if paper is None else paper
-    edge_y, edge_x = h * _HAIRLINE_EDGE, w * _HAIRLINE_EDGE
-    small = (
-        (bh <= _DOT_HEIGHT)
-        & (bw <= _DASH_WIDTH * long_h)
-        & (bw * bh >= 2)
-        & (cx >= edge_x)
-        & (cx < w - edge_x)
-        & (cy >= edge_y)
-        & (cy < h - edge_y)
-    )
-    small &= paper[np.minimum(cy // 8, paper.shape[0] - 1), np.minimum(cx // 8, paper.shape[1] - 1)] > 0
+    small = (bh <= _DOT_HEIGHT) & (bw <= _DASH_WIDTH * long_h) & (bw * bh >= 2)
+    small &= _on_paper_points(paper, cx, cy, (h, w))
     index = np.flatnonzero(small)
     if index.size < _MIN_DOTS:
         return []
@@ -868,10 +871,9 @@ def find_open_combs(
     touched, _ = _touched_and_inside(*bands.T, used, ink.shape)
     # On paper, away from the page's edge: a photographed table's grain stands up from a sheet's edge.
     paper = paper_blocks(ink) if paper is None else paper
-    edge = (ink.shape[0] * _HAIRLINE_EDGE, ink.shape[1] * _HAIRLINE_EDGE)
     combs = []
     for rule, taken in zip(rules, touched, strict=True):
-        if taken or rule.length < 3 * min_step or not _on_paper_at(paper, edge, ink.shape, rule):
+        if taken or rule.length < 3 * min_step or not _rule_on_paper(paper, rule, ink.shape):
             continue
         ticks = _ticks_on(ink, rule, round(1.6 * max_step))
         cells = _comb_cells(ticks, min_step, max_step)
@@ -902,13 +904,13 @@ def find_open_combs(
     return combs
 
 
-def _on_paper_at(paper: np.ndarray, edge: tuple[float, float], shape: tuple[int, ...], rule: Rule) -> bool:
-    """Whether the middle of ``rule`` lies on paper (:func:`paper_blocks`) and ``edge`` (y, x pixels)
-    or more from the border of a page of ``shape``."""
-    x, y = (rule.x0 + rule.x1) // 2, rule.y
-    if not (edge[0] <= y < shape[0] - edge[0] and edge[1] <= rule.x0 and rule.x1 <= shape[1] - edge[1]):
+def _rule_on_paper(paper: np.ndarray, rule: Rule, shape: tuple[int, ...]) -> bool:
+    """Whether ``rule`` lies within the page away from its edge, its middle on paper (:func:`_on_paper_points`)."""
+    edge_x = shape[1] * _HAIRLINE_EDGE
+    if rule.x0 < edge_x or rule.x1 > shape[1] - edge_x:
         return False
-    return bool(paper[min(y // 8, paper.shape[0] - 1), min(x // 8, paper.shape[1] - 1)])
+    middle = np.array([(rule.x0 + rule.x1) // 2]), np.array([rule.y])
+    return bool(_on_paper_points(paper, *middle, shape)[0])
 
 
 def _ticks_on(ink: np.ndarray, rule: Rule, max_height: int) -> list[tuple[float, int, int]]:
