@@ -268,7 +268,7 @@ def _load_pdf(data: bytes, name: str, pdf_dpi: int | None, max_pixels: int, max_
             image = bitmap.to_numpy()
             if image.ndim == 3:
                 image = image[..., :3].mean(axis=2).astype(np.uint8)
-            pages.append(Page(index + 1, np.ascontiguousarray(image), float(dpi)))
+            pages.append(Page(index + 1, _own_pixels(image, bitmap), float(dpi)))
         return pages
     except pdfium.PdfiumError as exc:
         raise CorruptScanError(f"{name}: cannot render PDF ({exc})") from exc
@@ -339,7 +339,19 @@ def page_scan(page, max_pixels: int = MAX_PIXELS, name: str = "<bytes>", number:
         gray = cv2.cvtColor(np.ascontiguousarray(pixels[..., :3]), cv2.COLOR_BGR2GRAY)
     else:
         return None
-    return np.ascontiguousarray(gray, dtype=np.uint8), scanned
+    return _own_pixels(gray, bitmap), scanned
+
+
+def _own_pixels(image: np.ndarray, bitmap) -> np.ndarray:
+    """``image`` as an array of its own, and ``bitmap`` closed.
+
+    ``to_numpy`` gives a view of PDFium's buffer: kept, it would hold the
+    bitmap open past its document, and PDFium warns at exit ("Cannot close
+    <PdfBitmap>; pdfium library is destroyed") about every one still open.
+    """
+    own = np.array(image, dtype=np.uint8, order="C", copy=True)
+    bitmap.close()
+    return own
 
 
 def scanned_dpi(page) -> float:

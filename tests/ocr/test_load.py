@@ -2,6 +2,9 @@
 
 import io
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -20,6 +23,8 @@ from ocr.errors import (
     UnsupportedFormatError,
 )
 from ocr.load import load_pages, page_scan
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _page(width=300, height=200) -> np.ndarray:
@@ -302,3 +307,22 @@ def test_pipes_and_devices_are_refused_without_reading(tmp_path):
     for path in (pipe, zeros):
         with pytest.raises(UnsupportedFormatError, match="not a regular file"):
             read_scan_bytes(path, max_bytes=10**6)
+
+
+def test_pdf_pages_own_their_pixels_and_leave_no_pdfium_bitmap_open(tmp_path):
+    for data in (_pdf(1), _scanned_pdf(200)):
+        (page,) = load_pages(data)
+        assert page.image.flags.owndata and page.image.flags.c_contiguous
+    # Pages kept past their document (as a reader holds them) once made PDFium warn at exit
+    # about every bitmap still open.
+    pdfs = [tmp_path / "drawn.pdf", tmp_path / "scanned.pdf"]
+    pdfs[0].write_bytes(_pdf(2))
+    pdfs[1].write_bytes(_scanned_pdf(200))
+    script = (
+        "import sys; from ocr.load import load_pages; kept = [load_pages(p) for p in sys.argv[1:]]; print(len(kept))"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, *map(str, pdfs)], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.strip() == "2"
+    assert "pdfium" not in run.stderr.lower(), run.stderr
