@@ -79,11 +79,14 @@ def find_fields(
     strokes = np.array(stroke_boxes(marks), np.int64).reshape(-1, 4)  # their boxes, for the next two steps
     rects = drop_rects_in_writing(rects, strokes)
     fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))
+    # Every mark, ink or thin however light: the outlines of cells the box finder missed, and open combs.
+    all_marks = ink if fine is None else cv2.bitwise_or(ink, fine)
+    fields = complete_combs(fields, all_marks)
     # Everything inside any box, read or not (tick boxes, comment boxes, logos), is not a free line.
     used = [r.outer for r in rects] + [f.bbox for f in fields]
     if paper is None:  # for the open combs and dotted rules, which look only on paper
         paper = paper_blocks(ink)
-    open_combs = find_open_combs(ink if fine is None else cv2.bitwise_or(ink, fine), rules, used, strokes, paper)
+    open_combs = find_open_combs(all_marks, rules, used, strokes, paper)
     fields += open_combs
     used += [f.bbox for f in open_combs]
     if fields:
@@ -737,6 +740,132 @@ def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRe
         else:
             fields.append(FieldRegion("box", bbox, (g[0].inner,)))
     return fields
+
+
+# A cell of a comb the box finder missed is taken where the page's marks outline it: its top and
+# bottom rules and both walls each cover at least this share of the cell's width or height
+# (within a few pixels of where the comb's other cells put them), and marks fill at most
+# :data:`_MAX_CELL_FILL` of its inside.
+_CELL_OUTLINE = 0.8
+_MAX_CELL_FILL = 0.5
+# Pixels beyond a cell's inside in which its rules and walls are looked for.
+_OUTLINE_BAND = 5
+# At most this many cells are added between two parts of one comb.
+_MAX_CELLS_BETWEEN = 6
+
+
+def complete_combs(fields: list[FieldRegion], marks: np.ndarray) -> list[FieldRegion]:
+    """Combs with the cells the box finder missed put back: between two parts of one comb, and at either end.
+
+    A bold digit read as a wall, or a wall lost to a light or broken print, leaves a
+    comb in parts or short of its last cells, and those cells' digits unread.
+    Where two combs share a row, a cell size and a step, and lie a whole number of
+    steps apart, the cells between them are looked for; then each comb is carried
+    on a step at a time at both ends.  A cell is taken only where ``marks`` (every
+    mark of the page, ink or thin) outline it (:func:`_outlined`), so the gap
+    between two separate fields is no cell, nor is writing beside a comb.
+    """
+    combs = sorted((f for f in fields if f.kind == "comb" and len(f.cells) >= 2), key=lambda f: f.bbox[0])
+    if not combs:
+        return fields
+    others = [f for f in fields if not (f.kind == "comb" and len(f.cells) >= 2)]
+    rows: list[tuple[list[FieldRegion], list[Box]]] = []  # the combs joined into one, and its cells
+    for comb in combs:
+        for parts, cells in rows:
+            between = _cells_between(cells, list(comb.cells), marks)
+            if between is not None:
+                parts.append(comb)
+                cells.extend(between + list(comb.cells))
+                break
+        else:
+            rows.append(([comb], list(comb.cells)))
+    completed = []
+    for parts, cells in rows:
+        cells = _carried_on(cells, marks)
+        if len(parts) == 1 and len(cells) == len(parts[0].cells):
+            completed.append(parts[0])
+            continue
+        # Cells added at the ends are framed as the first part frames its own end cells.
+        x, _, w, _ = parts[0].bbox
+        first, last = parts[0].cells[0], parts[0].cells[-1]
+        x0, y0 = min(p.bbox[0] for p in parts), min(p.bbox[1] for p in parts)
+        x1 = max(p.bbox[0] + p.bbox[2] for p in parts)
+        y1 = max(p.bbox[1] + p.bbox[3] for p in parts)
+        x0 = min(x0, cells[0][0] - (first[0] - x))
+        x1 = max(x1, cells[-1][0] + cells[-1][2] + (x + w) - (last[0] + last[2]))
+        completed.append(FieldRegion("comb", (x0, y0, x1 - x0, y1 - y0), tuple(cells)))
+    # Cells whose walls were lost come out of the box finder as one wide box: inside a comb now.
+    others = [f for f in others if not any(_inside(f.bbox, c.bbox) for c in completed)]
+    return others + completed
+
+
+def _inside(box: Box, outer: Box, share: float = 0.8) -> bool:
+    """Whether at least ``share`` of ``box`` (x, y, w, h) lies within ``outer``."""
+    x, y, w, h = box
+    ox, oy, ow, oh = outer
+    iw = max(0, min(x + w, ox + ow) - max(x, ox))
+    ih = max(0, min(y + h, oy + oh) - max(y, oy))
+    return iw * ih >= share * w * h
+
+
+def _cell_geometry(cells: list[Box]) -> tuple[float, int, int, int]:
+    """(step, y, width, height) typical of a comb's cells (their insides, left to right)."""
+    step = median([b[0] - a[0] for a, b in zip(cells[:-1], cells[1:], strict=True)])
+    return (
+        step,
+        round(median([c[1] for c in cells])),
+        round(median([c[2] for c in cells])),
+        round(median([c[3] for c in cells])),
+    )
+
+
+def _cells_between(left: list[Box], right: list[Box], marks: np.ndarray) -> list[Box] | None:
+    """The cells that join comb ``left`` to comb ``right`` on its right (none, if they abut), or None."""
+    step, y, w, h = _cell_geometry(left)
+    step_r, y_r, w_r, h_r = _cell_geometry(right)
+    tolerance = max(4, 0.15 * h)
+    if abs(y - y_r) > tolerance or abs(h - h_r) > tolerance or not 0.8 <= step_r / step <= 1.25:
+        return None
+    steps = (right[0][0] - left[-1][0]) / step
+    n = round(steps)
+    if n < 1 or n > _MAX_CELLS_BETWEEN + 1 or abs(steps - n) > 0.2:
+        return None
+    between = [(round(left[-1][0] + k * step), y, w, h) for k in range(1, n)]
+    return between if all(_outlined(c, marks) for c in between) else None
+
+
+def _carried_on(cells: list[Box], marks: np.ndarray) -> list[Box]:
+    """``cells`` with the outlined cells (:func:`_outlined`) that continue the comb at either end."""
+    step, y, w, h = _cell_geometry(cells)
+    cells = list(cells)
+    width = marks.shape[1]
+    while (x := round(cells[0][0] - step)) >= _OUTLINE_BAND and _outlined((x, y, w, h), marks):
+        cells.insert(0, (x, y, w, h))
+    while (x := round(cells[-1][0] + step)) + w + _OUTLINE_BAND <= width and _outlined((x, y, w, h), marks):
+        cells.append((x, y, w, h))
+    return cells
+
+
+def _outlined(cell: Box, marks: np.ndarray) -> bool:
+    """Whether ``marks`` draw the outline of a box around ``cell`` (x, y, w, h: its inside), and do not fill it."""
+    x, y, w, h = cell
+    height, width = marks.shape
+    if (
+        x - _OUTLINE_BAND < 0
+        or y - _OUTLINE_BAND < 0
+        or x + w + _OUTLINE_BAND > width
+        or y + h + _OUTLINE_BAND > height
+    ):
+        return False
+    if w < 4 or h < 4:
+        return False
+    band = _OUTLINE_BAND
+    top = marks[y - band : y, x : x + w].any(axis=0).mean()
+    bottom = marks[y + h : y + h + band, x : x + w].any(axis=0).mean()
+    left = marks[y : y + h, x - band : x].any(axis=1).mean()
+    right = marks[y : y + h, x + w : x + w + band].any(axis=1).mean()
+    inside = np.count_nonzero(marks[y : y + h, x : x + w]) / (w * h)
+    return min(top, bottom, left, right) >= _CELL_OUTLINE and inside <= _MAX_CELL_FILL
 
 
 def is_number_box(box: Box, comb_cell_height: float | None, writing: float | None = None) -> bool:
