@@ -350,6 +350,7 @@ def _own_pixels(image: np.ndarray, bitmap) -> np.ndarray:
     <PdfBitmap>; pdfium library is destroyed") about every one still open.
     """
     own = np.array(image, dtype=np.uint8, order="C", copy=True)
+    bitmap.warn_on_close = False  # nothing uses its buffer any more: the pixels were copied
     bitmap.close()
     return own
 

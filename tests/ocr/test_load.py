@@ -325,4 +325,5 @@ def test_pdf_pages_own_their_pixels_and_leave_no_pdfium_bitmap_open(tmp_path):
         [sys.executable, "-c", script, *map(str, pdfs)], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert run.stdout.strip() == "2"
-    assert "pdfium" not in run.stderr.lower(), run.stderr
+    # Nor a warning when closing the bitmaps (pypdfium2 warns unless told the buffer is unused).
+    assert run.stderr == "", run.stderr
