@@ -300,8 +300,9 @@ def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None, paper: np.ndar
         return []
     x0, x1, y, height = bx[index], (bx + bw)[index], cy[index], bh[index]
     centres = cx[index]
+    areas = (bw * bh)[index]
     pieces = [
-        _DotRow(int(x0[c].min()), int(x1[c].max()), float(y[c].mean()), (bw * bh)[index][c], height[c], centres[c])
+        _DotRow(int(x0[c].min()), int(x1[c].max()), float(y[c].mean()), areas[c], height[c], centres[c], x0[c], x1[c])
         for c in _dot_chains(x0, x1, y, long_h)
     ]
     rules = [p for p in pieces if p.is_rule(_DOT_STRETCH * long_h) and _alone(p, cx, cy)]
@@ -363,6 +364,8 @@ class _DotRow:
     sizes: np.ndarray
     heights: np.ndarray
     centres: np.ndarray
+    lefts: np.ndarray  # each mark's left and right end
+    rights: np.ndarray
 
     @property
     def count(self) -> int:
@@ -375,13 +378,21 @@ class _DotRow:
         typical = median(self.sizes.tolist())
         if ((self.sizes >= 0.4 * typical) & (self.sizes <= 2.5 * typical)).mean() < _ALIKE_DOTS:
             return False
-        # The steps from one mark to the next, leaving out the gaps where digits took the dots in.
-        steps = np.diff(np.sort(self.centres)).astype(np.float64)
-        step = median(steps.tolist())
-        if step <= 0:
-            return False
-        even = np.abs(steps - step) <= max(2.0, _STEP_SLACK * step)
-        return bool(even.mean() >= _EVEN_STEPS)
+        # The steps from one mark to the next, leaving out the gaps where digits took the dots in;
+        # or the gaps between marks, where neighbouring dots ran together in pairs or threes
+        # (a blurred or scaled print): their steps vary then, the paper between them does not.
+        order = np.argsort(self.centres, kind="stable")
+        steps = np.diff(self.centres[order]).astype(np.float64)
+        gaps = (self.lefts[order][1:] - self.rights[order][:-1]).astype(np.float64)
+        return _even(steps) or _even(gaps)
+
+
+def _even(distances: np.ndarray) -> bool:
+    """Whether :data:`_EVEN_STEPS` of ``distances`` or more are within :data:`_STEP_SLACK` of their median (or 2 px)."""
+    typical = median(distances.tolist())
+    if typical <= 0:
+        return False
+    return bool((np.abs(distances - typical) <= max(2.0, _STEP_SLACK * typical)).mean() >= _EVEN_STEPS)
 
 
 def _run_on(rules: list[_DotRow], pieces: list[_DotRow], reach: float) -> list[Rule]:

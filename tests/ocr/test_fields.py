@@ -590,3 +590,25 @@ def test_a_comb_whose_walls_are_faint_in_places_is_read_whole(mnist):
     fields = find_fields(clean.ink, fine=clean.fine)
     assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 10)]
     assert [c[0] for c in fields[0].cells] == pytest.approx([102 + 50 * i for i in range(10)], abs=3)
+
+
+def test_a_dotted_rule_whose_dots_run_together_in_places_is_found_and_fine_print_is_not():
+    from ocr.fields import dotted_rules
+
+    page = blank(900, 1200)
+    x, k = 100, 0
+    while x < 700:  # dots 3 px across, 7 apart; every fifth pair ran together, every seventh dot is lost
+        k += 1
+        if k % 5 == 0:
+            cv2.line(page, (x, 200), (x + 7, 200), 0, 3)
+            x += 14
+            continue
+        if k % 7:
+            cv2.circle(page, (x, 200), 1, 0, -1)
+        x += 7
+    for i, scale in enumerate((0.3, 0.35, 0.4)):  # fine print, its letters as small as the dots
+        text = "Please write the amount in figures, one digit per box; sign below."
+        cv2.putText(page, text, (100, 400 + 100 * i), cv2.FONT_HERSHEY_SIMPLEX, scale, 0, 1)
+    rules = dotted_rules(clean_page(page, deskew=False).ink)
+    assert [(r.y, r.dotted) for r in rules] == [(200, True)]
+    assert rules[0].x0 == pytest.approx(99, abs=2) and rules[0].x1 == pytest.approx(697, abs=3)
