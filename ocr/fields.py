@@ -1148,7 +1148,12 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
         # Digits written on a dotted rule cross it more freely (a 7's or a 9's tail) and take in the dots
         # they touch; a solid rule is no part of the handwriting, and digits end above it.
         lowest = -np.maximum(rule.thickness + 2, 0.3 * h) if rule.dotted else 0
-        standing = (x >= rule.x0 - 10) & (x + w <= rule.x1 + 10) & (gap >= lowest) & (gap <= 0.6 * h + 6)
+        along = (x >= rule.x0 - 10) & (x + w <= rule.x1 + 10)
+        if rule.dotted:
+            # A digit at an end of a dotted rule took in the dots it touches, and the rule found
+            # begins or ends under it: it comes down to the rule's row and overlaps the rule's end.
+            along |= (gap <= rule.thickness) & (x + w > rule.x0) & (x < rule.x1)
+        standing = along & (gap >= lowest) & (gap <= 0.6 * h + 6)
         above = [marks[i] for i in np.flatnonzero(standing).tolist()]
         if not above:
             continue

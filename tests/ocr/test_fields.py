@@ -612,3 +612,16 @@ def test_a_dotted_rule_whose_dots_run_together_in_places_is_found_and_fine_print
     rules = dotted_rules(clean_page(page, deskew=False).ink)
     assert [(r.y, r.dotted) for r in rules] == [(200, True)]
     assert rules[0].x0 == pytest.approx(99, abs=2) and rules[0].x1 == pytest.approx(697, abs=3)
+
+
+def test_a_digit_that_took_in_the_first_dots_of_a_dotted_rule_is_read_with_the_rest(mnist):
+    page = blank(900, 1200)
+    draw_comb(page, 100, 100, 6)  # a page with boxes: lines of digits are looked for on rules
+    for x in range(112, 700, 7):  # the dotted rule starts under the first digit
+        cv2.circle(page, (x, 400), 1, 0, -1)
+    first = draw_digit(page, mnist.x_test[0], 94, 359, 48)
+    for i in range(1, 5):
+        draw_digit(page, mnist.x_test[i], 94 + 50 * i, 359, 48)
+    lines = [f for f in find_fields(clean_page(page, deskew=False).ink) if f.kind == "line"]
+    assert len(lines) == 1
+    assert lines[0].bbox[0] <= first[0] and lines[0].bbox[0] + lines[0].bbox[2] >= 94 + 50 * 4 + 30
