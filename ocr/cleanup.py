@@ -7,7 +7,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-MAX_SKEW = 5.0  # degrees either way
+MAX_SKEW = 5.0  # degrees either way, for pages whose skew comes from their projection profile
+# Pages with long straight segments (rules, box borders) have their skew measured from them up to
+# this many degrees either way: a page fed crooked or photographed askew is often turned more
+# than 5 degrees, and read 3-5 degrees askew its combs and boxes are lost or cut wrong.
+MAX_SEGMENT_SKEW = 15.0
 # The resolution field finding and segmentation are tuned for.  A page known to
 # be well above it (a 300 dpi scan) is read at this resolution instead: at 200
 # dpi, the PDF forms of the sample set were read 5.7 points less exactly, and
@@ -202,17 +206,24 @@ def _any(mask: np.ndarray) -> np.ndarray:
     return cv2.threshold(mask, 0, 255, cv2.THRESH_BINARY)[1]
 
 
-def estimate_skew(ink: np.ndarray, max_angle: float = MAX_SKEW, fine: np.ndarray | None = None) -> float:
+def estimate_skew(
+    ink: np.ndarray,
+    max_angle: float = MAX_SKEW,
+    fine: np.ndarray | None = None,
+    max_segment_angle: float = MAX_SEGMENT_SKEW,
+) -> float:
     """Skew of the page in degrees (positive: content rotated clockwise), 0 if unknown.
 
     Long straight segments (box borders, rules, text baselines) give the angle
-    directly; on a page whose ink has none, those of ``fine`` (its hairlines,
-    :func:`fine_lines`) do; pages without any fall back to the projection-profile method.
+    directly, up to ``max_segment_angle``; on a page whose ink has none, those of
+    ``fine`` (its hairlines, :func:`fine_lines`) do; pages without any fall back
+    to the projection-profile method, up to ``max_angle`` (each step of it turns
+    the whole page).
     """
     small = _skew_scale(ink)
-    angle = _angle_from_segments(small, max_angle)
+    angle = _angle_from_segments(small, max_segment_angle)
     if angle is None and fine is not None:
-        angle = _angle_from_segments(_skew_scale(fine), max_angle)
+        angle = _angle_from_segments(_skew_scale(fine), max_segment_angle)
     if angle is None:
         angle = _angle_from_profile(small, max_angle)
     return float(angle)

@@ -9,7 +9,8 @@ from ocr.fields import Rect, drop_false_walls, find_fields, group_rects, hairlin
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
 
-@pytest.mark.parametrize("degrees", [-4.0, -1.5, 0.0, 2.0, 4.5])
+# Up to 15 degrees where the page has rules or boxes (a crooked feed, a photo taken askew).
+@pytest.mark.parametrize("degrees", [-12.0, -7.5, -4.0, -1.5, 0.0, 2.0, 4.5, 9.0, 14.0])
 def test_skew_is_measured_and_removed(mnist, degrees):
     page = blank()
     draw_comb(page, 100, 100, 8)
