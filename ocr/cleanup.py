@@ -176,7 +176,12 @@ def binarize(flat: np.ndarray) -> np.ndarray:
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     threshold = float(np.clip(otsu, 90, _MAX_INK_LEVEL))
     # Ink is flat < threshold; THRESH_BINARY_INV marks src <= t, so t = ceil(threshold) - 1.
-    _, ink = cv2.threshold(flat, float(np.ceil(threshold) - 1), 255, cv2.THRESH_BINARY_INV)
+    t = float(np.ceil(threshold) - 1)
+    if t < float(flat.min()) <= threshold:
+        # Nothing is darker than the threshold: a page of two levels (a bilevel scan made
+        # lighter, a two-colour palette), where Otsu's threshold is the ink's own level.
+        t = threshold
+    _, ink = cv2.threshold(flat, t, 255, cv2.THRESH_BINARY_INV)
     return ink
 
 

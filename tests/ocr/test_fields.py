@@ -626,3 +626,14 @@ def test_a_digit_that_took_in_the_first_dots_of_a_dotted_rule_is_read_with_the_r
     lines = [f for f in find_fields(clean_page(page, deskew=False).ink) if f.kind == "line"]
     assert len(lines) == 1
     assert lines[0].bbox[0] <= first[0] and lines[0].bbox[0] + lines[0].bbox[2] >= 94 + 50 * 4 + 30
+
+
+@pytest.mark.parametrize("ink_level", [0, 120, 165, 200])
+def test_a_page_of_two_levels_keeps_its_ink_however_light(mnist, ink_level):
+    # A bilevel scan made lighter, or a two-colour palette: Otsu's threshold is the ink's own level.
+    page = blank()
+    draw_comb(page, 100, 100, 6)
+    fill_comb(page, [mnist.x_test[i] for i in range(6)], 100, 100)
+    two_levels = np.where(page < 128, ink_level, 255).astype(np.uint8)
+    ink = clean_page(two_levels, deskew=False).ink
+    assert np.array_equal(ink > 0, two_levels < 255)
