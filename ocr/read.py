@@ -262,7 +262,8 @@ def _read_page(
     else:
         regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine, paper)
     clock.lap("fields")
-    segments = [segment_field(clean.ink, h_mask, v_mask, region) for region in regions]
+    ink, faint = with_faint_writing(clean.gray, clean.ink, regions, h_mask, v_mask)
+    segments = [segment_field(ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")
     batch, index = digit_batch(segments)
     clock.lap("normalise")
@@ -295,12 +296,78 @@ def _read_page(
             problems = template.field(reading.name).validate.problems(reading.value, reading.text)
             if problems:
                 reading = _with_reasons(reading, problems)
+        if index - 1 in faint:
+            reading = _with_reasons(reading, ["written much lighter than the print"])
         fields.append(reading)
     if template is None:
         fields = [_renamed(f, f"field_{i}") for i, f in enumerate(fields, start=1)]
     return PageReading(
         number, gray.shape[1], gray.shape[0], clean.angle, tuple(fields), registration_score, sideways=sideways
     )
+
+
+# A box or comb with no ink inside is looked at again for writing much lighter than the page's
+# print (pencil on a dark printed form), which the page's threshold leaves out.  Marks there:
+# at least this share of its insides (lines left out, smoothed 3x3 against scanner noise) this
+# much darker than their median, the paper.
+_FAINT_MARKS = (0.003, 25)
+# They are read when the insides' own Otsu threshold makes a dark class of this share of their
+# pixels, at least this much darker than their paper on average, and no lighter than this.
+_FAINT_SHARE = (0.003, 0.35)
+_FAINT_CONTRAST = 35
+_FAINT_LEVEL = 235
+# Ink inside (lines left out) at most this share of the insides: the box or comb is empty, but
+# for specks and what is left of its walls.
+_EMPTY_INSIDE = 0.01
+
+
+def with_faint_writing(
+    flat: np.ndarray, ink: np.ndarray, regions: list[FieldRegion], h_mask: np.ndarray, v_mask: np.ndarray
+) -> tuple[np.ndarray, set[int]]:
+    """The page's ``ink`` with the faint writing in its empty fields added, and which fields had it.
+
+    A page filled in pencil on a dark printed form binarises to its print alone: every
+    field came out empty, and was accepted so.  An empty field (its boxes' insides, or a
+    template line's area) that holds marks clearly darker than their paper
+    (:data:`_FAINT_MARKS`) is such a field; its marks are added to the ink where they
+    stand out enough to read (:data:`_FAINT_SHARE`), and its index is returned, for the
+    field to go to review whatever is read: strokes this light come out broken.  ``flat`` is the illumination-flattened page that ``ink``
+    was binarised from (:attr:`ocr.cleanup.CleanPage.gray`); ``ink`` itself is returned
+    when nothing is added.
+    """
+    out, faint_regions = ink, set()
+    lines = near_ink = None
+    for k, region in enumerate(regions):
+        if lines is None:
+            lines = cv2.bitwise_or(h_mask, v_mask)
+        # A template's line field is its writing area (one found without a template holds ink).
+        areas = region.cells or (region.bbox,)
+        insides = [(slice(y, y + h), slice(x, x + w)) for x, y, w, h in areas if w > 2 and h > 2]
+        area = sum((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in insides)
+        if not insides or sum(int(np.count_nonzero(ink[c] & ~lines[c])) for c in insides) > _EMPTY_INSIDE * area:
+            continue
+        if near_ink is None:  # the lines, and the ink with the gray edge a scanner gives it: no faint marks
+            near_ink = cv2.bitwise_or(lines, cv2.dilate(ink, np.ones((5, 5), np.uint8)))
+        smooth = np.concatenate([cv2.blur(flat[c], (3, 3))[near_ink[c] == 0] for c in insides])
+        if smooth.size < 50:
+            continue
+        paper = float(np.median(smooth))
+        if float((smooth <= paper - _FAINT_MARKS[1]).mean()) < _FAINT_MARKS[0]:
+            continue
+        faint_regions.add(k)
+        pixels = np.concatenate([flat[c][lines[c] == 0] for c in insides])
+        threshold, _ = cv2.threshold(pixels.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        dark = pixels <= threshold
+        share = float(dark.mean())
+        if not _FAINT_SHARE[0] <= share <= _FAINT_SHARE[1] or threshold > _FAINT_LEVEL:
+            continue
+        if paper - float(pixels[dark].mean()) < _FAINT_CONTRAST:
+            continue
+        if out is ink:
+            out = ink.copy()
+        for c in insides:
+            out[c][(flat[c] <= threshold) & (lines[c] == 0)] = 255
+    return out, faint_regions
 
 
 def digit_batch(segments: list[list[Segment]]) -> tuple[np.ndarray | None, dict[int, int]]:

@@ -475,3 +475,25 @@ def test_a_comb_printed_in_a_pale_colour_five_pixels_wide_is_found_at_300_dpi(mo
     page, _ = rotate(page, 0.9)
     reading = read_page(page, models, dpi=300)
     assert [(f.kind, f.value, f.cells) for f in reading.fields] == [("comb", "2718", 4), ("comb", "40967", cells)]
+
+
+def test_writing_much_lighter_than_the_print_is_read_and_sent_to_review(models, mnist):
+    # Pencil on a form printed in black: the page's threshold takes the print and leaves out the
+    # writing, and every field came out empty, accepted.  A comb left empty stays empty, accepted.
+    page = blank()
+    cv2.putText(page, "Date of birth", (100, 90), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)
+    draw_comb(page, 100, 100, 8)
+    draw_comb(page, 100, 300, 6)
+    cv2.rectangle(page, (100, 500), (560, 590), 0, 2)
+    writing = blank()
+    fill_comb(writing, _digits(mnist, "03071987"), 100, 100)
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(writing, d, 115 + 58 * i, 512, 64)
+    pencil = 255 - (255 - writing.astype(np.float32)) * 0.3  # the writing at 30% of the print's contrast
+    page = np.minimum(page, pencil.astype(np.uint8))
+    reading = read_page(page, models)
+    assert [(f.kind, f.value) for f in reading.fields] == [("comb", "03071987"), ("comb", ""), ("box", "4096")]
+    date, empty, amount = reading.fields
+    for field in (date, amount):
+        assert "written much lighter than the print" in field.reasons
+    assert not empty.needs_review
