@@ -331,9 +331,9 @@ def with_faint_writing(
     template line's area) that holds marks clearly darker than their paper
     (:data:`_FAINT_MARKS`) is such a field; its marks are added to the ink where they
     stand out enough to read (:data:`_FAINT_SHARE`), and its index is returned, for the
-    field to go to review whatever is read: strokes this light come out broken.  ``flat`` is the illumination-flattened page that ``ink``
-    was binarised from (:attr:`ocr.cleanup.CleanPage.gray`); ``ink`` itself is returned
-    when nothing is added.
+    field to go to review whatever is read: strokes this light come out broken.
+    ``flat`` is the illumination-flattened page that ``ink`` was binarised from
+    (:attr:`ocr.cleanup.CleanPage.gray`); ``ink`` itself is returned when nothing is added.
     """
     out, faint_regions = ink, set()
     lines = near_ink = None
