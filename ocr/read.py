@@ -306,8 +306,8 @@ def _read_page(
     )
 
 
-# A box or comb with no ink inside is looked at again for writing much lighter than the page's
-# print (pencil on a dark printed form), which the page's threshold leaves out.  Marks there:
+# A field with no ink inside is looked at again for writing much lighter than the page's print
+# (pencil on a dark printed form), which the page's threshold leaves out.  Marks there:
 # at least this share of its insides (lines left out, smoothed 3x3 against scanner noise) this
 # much darker than their median, the paper.
 _FAINT_MARKS = (0.003, 25)
@@ -341,7 +341,7 @@ def with_faint_writing(
         if lines is None:
             lines = cv2.bitwise_or(h_mask, v_mask)
         # A template's line field is its writing area (one found without a template holds ink).
-        areas = region.cells or (region.bbox,)
+        areas = [_clip(box, ink.shape) for box in region.cells or (region.bbox,)]
         insides = [(slice(y, y + h), slice(x, x + w)) for x, y, w, h in areas if w > 2 and h > 2]
         area = sum((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in insides)
         if not insides or sum(int(np.count_nonzero(ink[c] & ~lines[c])) for c in insides) > _EMPTY_INSIDE * area:
@@ -368,6 +368,14 @@ def with_faint_writing(
         for c in insides:
             out[c][(flat[c] <= threshold) & (lines[c] == 0)] = 255
     return out, faint_regions
+
+
+def _clip(box: Box, shape: tuple[int, ...]) -> Box:
+    """``box`` (x, y, w, h) cut to a page of ``shape`` (a template's field may reach past a shifted scan's edge)."""
+    x, y, w, h = box
+    x0, y0 = max(0, x), max(0, y)
+    x1, y1 = min(shape[1], x + w), min(shape[0], y + h)
+    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
 def digit_batch(segments: list[list[Segment]]) -> tuple[np.ndarray | None, dict[int, int]]:

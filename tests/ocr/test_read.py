@@ -497,3 +497,22 @@ def test_writing_much_lighter_than_the_print_is_read_and_sent_to_review(models, 
     for field in (date, amount):
         assert "written much lighter than the print" in field.reasons
     assert not empty.needs_review
+
+
+def test_faint_writing_is_looked_for_only_inside_the_page():
+    # A template's field can reach past the edge of a shifted scan: its part on the page counts.
+    from ocr.geometry import FieldRegion
+    from ocr.read import with_faint_writing
+
+    flat = np.full((200, 300), 250, np.uint8)
+    flat[60:140, 10:14] = 170  # a faint stroke near the left edge
+    ink = np.zeros_like(flat)
+    lines = np.zeros_like(flat)
+    region = FieldRegion("box", (-40, 40, 120, 120), ((-38, 42, 116, 116),))
+    out, faint = with_faint_writing(flat, ink, [region], lines, lines)
+    assert faint == {0}
+    assert out[60:140, 10:14].all() and not out[:, 20:].any()
+    # Wholly off the page: nothing to look at.
+    beyond = FieldRegion("box", (400, 0, 50, 50), ((402, 2, 46, 46),))
+    out, faint = with_faint_writing(flat, ink, [beyond], lines, lines)
+    assert faint == set() and out is ink
