@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded runs")
     args = parser.parse_args()
 
+    from pipeline import measure_run
+
     files = generate_pages(args.cache, args.pages, args.seed, args.data)
     rounds = []
     for index in range(args.rounds):
@@ -54,8 +56,6 @@ def main() -> None:
                 if what == "farm":
                     farm.append(measure_farm(files, workers, args.admin_db, args.broker))
                 elif not args.no_embedded:
-                    from pipeline import measure_run
-
                     embedded.append(measure_run(files, workers))
         for f, e in zip(farm, embedded, strict=False):
             f["ratio_to_embedded"] = round(f["pages_per_s"] / e["pages_per_s"], 3)

@@ -163,18 +163,18 @@ def normalize_illumination(gray: np.ndarray) -> np.ndarray:
 # scanner set light) put Otsu's threshold at 210-230: held-out forms with their ink at 35% of its
 # contrast read 77.1% exact fields under a cap of 200, 87.7% under 215 and 88.5% under 225.  The
 # sample pages as drawn (Otsu 155-205) and noisy, dark and JPEG-25 copies read the same under 225.
-MAX_INK_LEVEL = 225
+_MAX_INK_LEVEL = 225
 
 
 def binarize(flat: np.ndarray) -> np.ndarray:
     """Ink mask (255 ink) of an illumination-flattened page.
 
-    Otsu's threshold, kept between 90 and :data:`MAX_INK_LEVEL`: on a page
+    Otsu's threshold, kept between 90 and :data:`_MAX_INK_LEVEL`: on a page
     that is nearly all paper Otsu can land in the paper noise, and light
     background tints and patterns (cheques) must stay paper.
     """
     otsu, _ = cv2.threshold(flat, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = float(np.clip(otsu, 90, MAX_INK_LEVEL))
+    threshold = float(np.clip(otsu, 90, _MAX_INK_LEVEL))
     # Ink is flat < threshold; THRESH_BINARY_INV marks src <= t, so t = ceil(threshold) - 1.
     t = float(np.ceil(threshold) - 1)
     if t < float(flat.min()) <= threshold:

@@ -20,7 +20,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box, Components, FieldRegion, Outlines, box_iou, label_components, outline_components
+from ocr.geometry import (
+    Box,
+    Components,
+    FieldRegion,
+    Outlines,
+    box_iou,
+    label_components,
+    outline_components,
+    pad_box,
+)
 from ocr.stats import median, percentile
 
 
@@ -91,7 +100,8 @@ def find_fields(
     used += [f.bbox for f in open_combs]
     if fields:
         # On a page with boxes, digits written on a dotted or dashed rule are a field as on a solid one.
-        dotted = [d for d in dotted_rules(ink, fine, paper) if not _along_a_rule(d, rules)]
+        # Given the marks already made (ink and thin marks together), with the paper blocks of the ink.
+        dotted = [d for d in dotted_rules(all_marks, paper=paper) if not _along_a_rule(d, rules)]
         fields += find_underline_fields(marks, rules + dotted, used)
     else:
         fields = find_text_lines(handwriting, marks, used)
@@ -277,7 +287,8 @@ def dotted_rules(ink: np.ndarray, fine: np.ndarray | None = None, paper: np.ndar
     """Horizontal rules printed as a row of dots or dashes on paper, as on a form's dotted lines.
 
     ``fine``: the page's thin marks however light (:attr:`ocr.cleanup.CleanPage.fine`), which
-    keeps the dots that binarisation loses.  Marks count where the page around them is paper
+    keeps the dots that binarisation loses (a caller with the two together already passes
+    them as ``ink``, ``fine`` None, and the ink's ``paper``).  Marks count where the page around them is paper
     and away from its edge (:func:`on_paper`'s rule, taken at each mark's centre: a mark cut
     by the limit of a dense title would be a dot).  ``paper``: the page's :func:`paper_blocks`, when known.
     """
@@ -849,28 +860,21 @@ def _carried_on(cells: list[Box], marks: np.ndarray) -> list[Box]:
     """``cells`` with the outlined cells (:func:`_outlined`) that continue the comb at either end."""
     step, y, w, h = _cell_geometry(cells)
     cells = list(cells)
-    width = marks.shape[1]
-    while (x := round(cells[0][0] - step)) >= _OUTLINE_BAND and _outlined((x, y, w, h), marks):
-        cells.insert(0, (x, y, w, h))
-    while (x := round(cells[-1][0] + step)) + w + _OUTLINE_BAND <= width and _outlined((x, y, w, h), marks):
-        cells.append((x, y, w, h))
+    # Each stops at the page's edge too: no cell past it is outlined.
+    while _outlined(before := (round(cells[0][0] - step), y, w, h), marks):
+        cells.insert(0, before)
+    while _outlined(after := (round(cells[-1][0] + step), y, w, h), marks):
+        cells.append(after)
     return cells
 
 
 def _outlined(cell: Box, marks: np.ndarray) -> bool:
     """Whether ``marks`` draw the outline of a box around ``cell`` (x, y, w, h: its inside), and do not fill it."""
     x, y, w, h = cell
-    height, width = marks.shape
-    if (
-        x - _OUTLINE_BAND < 0
-        or y - _OUTLINE_BAND < 0
-        or x + w + _OUTLINE_BAND > width
-        or y + h + _OUTLINE_BAND > height
-    ):
-        return False
-    if w < 4 or h < 4:
-        return False
     band = _OUTLINE_BAND
+    height, width = marks.shape
+    if w < 4 or h < 4 or x < band or y < band or x + w + band > width or y + h + band > height:
+        return False
     top = marks[y - band : y, x : x + w].any(axis=0).mean()
     bottom = marks[y + h : y + h + band, x : x + w].any(axis=0).mean()
     left = marks[y : y + h, x - band : x].any(axis=1).mean()
@@ -957,7 +961,7 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
     characters = [c for c in marks if c[3] >= 0.4 * typical]
     small = [c for c in marks if c[3] < 0.4 * typical]
     lines = with_detached_strokes(group_lines(characters), small, reach=round(0.1 * typical))
-    return [FieldRegion("line", _pad(box, 8, handwriting.shape)) for box in lines]
+    return [FieldRegion("line", pad_box(box, 8, handwriting.shape)) for box in lines]
 
 
 def with_detached_strokes(lines: list[Box], small: list[Box], reach: int) -> list[Box]:
@@ -1158,7 +1162,7 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
         if not above:
             continue
         for box in group_lines(above):
-            region = FieldRegion("line", _pad(box, 8, shape))
+            region = FieldRegion("line", pad_box(box, 8, shape))
             if all(box_iou(region.bbox, f.bbox) < 0.5 for f in fields):
                 fields.append(region)
     return fields
@@ -1333,11 +1337,4 @@ def _union(boxes: list[Box]) -> Box:
     y0 = min(b[1] for b in boxes)
     x1 = max(b[0] + b[2] for b in boxes)
     y1 = max(b[1] + b[3] for b in boxes)
-    return (x0, y0, x1 - x0, y1 - y0)
-
-
-def _pad(box: Box, margin: int, shape: tuple[int, int]) -> Box:
-    x, y, w, h = box
-    x0, y0 = max(0, x - margin), max(0, y - margin)
-    x1, y1 = min(shape[1], x + w + margin), min(shape[0], y + h + margin)
     return (x0, y0, x1 - x0, y1 - y0)

@@ -38,6 +38,14 @@ class FieldRegion:
             raise ValueError(f"field kind must be one of {FIELD_KINDS}, got {self.kind!r}")
 
 
+def pad_box(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
+    """``box`` (x, y, w, h) grown by ``margin`` pixels each way and cut to an image of ``shape`` (H, W)."""
+    x, y, w, h = box
+    x0, y0 = max(0, x - margin), max(0, y - margin)
+    x1, y1 = min(shape[1], x + w + margin), min(shape[0], y + h + margin)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
 def box_iou(a: Box, b: Box) -> float:
     """Intersection over union of two boxes, 0-1."""
     ax, ay, aw, ah = a

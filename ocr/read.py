@@ -26,7 +26,7 @@ from ocr.fields import (
     paper_blocks,
     rules_run_on,
 )
-from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, transform_box
+from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
 from ocr.stats import median
@@ -336,26 +336,30 @@ def with_faint_writing(
     (:attr:`ocr.cleanup.CleanPage.gray`); ``ink`` itself is returned when nothing is added.
     """
     out, faint_regions = ink, set()
-    lines = near_ink = None
+    near_ink = None
     for k, region in enumerate(regions):
-        if lines is None:
-            lines = cv2.bitwise_or(h_mask, v_mask)
-        # A template's line field is its writing area (one found without a template holds ink).
-        areas = [_clip(box, ink.shape) for box in region.cells or (region.bbox,)]
+        # A template's line field is its writing area (one found without a template holds ink);
+        # only the part on the page (a template's field may reach past a shifted scan's edge).
+        areas = [pad_box(box, 0, ink.shape) for box in region.cells or (region.bbox,)]
         insides = [(slice(y, y + h), slice(x, x + w)) for x, y, w, h in areas if w > 2 and h > 2]
-        area = sum((c[0].stop - c[0].start) * (c[1].stop - c[1].start) for c in insides)
-        if not insides or sum(int(np.count_nonzero(ink[c] & ~lines[c])) for c in insides) > _EMPTY_INSIDE * area:
+        # The lines of each inside, made there alone: most fields hold ink, and need no more.
+        lines = [cv2.bitwise_or(h_mask[c], v_mask[c]) for c in insides]
+        area = sum(m.size for m in lines)
+        written = sum(int(np.count_nonzero(ink[c] & ~m)) for c, m in zip(insides, lines, strict=True))
+        if not insides or written > _EMPTY_INSIDE * area:
             continue
-        if near_ink is None:  # the lines, and the ink with the gray edge a scanner gives it: no faint marks
-            near_ink = cv2.bitwise_or(lines, cv2.dilate(ink, np.ones((5, 5), np.uint8)))
-        smooth = np.concatenate([cv2.blur(flat[c], (3, 3))[near_ink[c] == 0] for c in insides])
+        if near_ink is None:  # the ink with the gray edge a scanner gives it: no faint marks
+            near_ink = cv2.dilate(ink, np.ones((5, 5), np.uint8))
+        smooth = np.concatenate(
+            [cv2.blur(flat[c], (3, 3))[(near_ink[c] == 0) & (m == 0)] for c, m in zip(insides, lines, strict=True)]
+        )
         if smooth.size < 50:
             continue
         paper = float(np.median(smooth))
         if float((smooth <= paper - _FAINT_MARKS[1]).mean()) < _FAINT_MARKS[0]:
             continue
         faint_regions.add(k)
-        pixels = np.concatenate([flat[c][lines[c] == 0] for c in insides])
+        pixels = np.concatenate([flat[c][m == 0] for c, m in zip(insides, lines, strict=True)])
         threshold, _ = cv2.threshold(pixels.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
         dark = pixels <= threshold
         share = float(dark.mean())
@@ -365,17 +369,9 @@ def with_faint_writing(
             continue
         if out is ink:
             out = ink.copy()
-        for c in insides:
-            out[c][(flat[c] <= threshold) & (lines[c] == 0)] = 255
+        for c, m in zip(insides, lines, strict=True):
+            out[c][(flat[c] <= threshold) & (m == 0)] = 255
     return out, faint_regions
-
-
-def _clip(box: Box, shape: tuple[int, ...]) -> Box:
-    """``box`` (x, y, w, h) cut to a page of ``shape`` (a template's field may reach past a shifted scan's edge)."""
-    x, y, w, h = box
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(shape[1], x + w), min(shape[0], y + h)
-    return x0, y0, max(0, x1 - x0), max(0, y1 - y0)
 
 
 def digit_batch(segments: list[list[Segment]]) -> tuple[np.ndarray | None, dict[int, int]]:

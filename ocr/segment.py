@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ocr.fields import long_components
-from ocr.geometry import Box, FieldRegion, label_components
+from ocr.geometry import Box, FieldRegion, label_components, pad_box
 from ocr.normalize import normalize_digit
 from ocr.stats import median
 
@@ -91,7 +91,7 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     region : where the field is (page pixels).
     """
     # Writers overflow their boxes: take in strokes reaching a third of a box beyond it.
-    x, y, w, h = _expand(region.bbox, max(6, region.bbox[3] // 3), ink.shape)
+    x, y, w, h = pad_box(region.bbox, max(6, region.bbox[3] // 3), ink.shape)
     window = (slice(y, y + h), slice(x, x + w))
     h_band, v_band = border_bands(region, (x, y), (h, w))
     # Horizontal strokes on the top and bottom borders, vertical ones on the side walls:
@@ -158,13 +158,6 @@ def border_bands(
         cv2.rectangle(h_band, (x0 + 1, y0 + 1), (x0 + cw - 2, y0 + ch - 2), 0, -1)
         cv2.rectangle(v_band, (x0 + 1, y0 + 1), (x0 + cw - 2, y0 + ch - 2), 0, -1)
     return h_band, v_band
-
-
-def _expand(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
-    x, y, w, h = box
-    x0, y0 = max(0, x - margin), max(0, y - margin)
-    x1, y1 = min(shape[1], x + w + margin), min(shape[0], y + h + margin)
-    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def _segment_comb(clean: np.ndarray, origin: tuple[int, int], region: FieldRegion) -> list[Segment]:
