@@ -234,6 +234,30 @@ def test_printed_text_and_a_signature_give_no_numbers(models):
     assert [f.value for f in reading.fields if not f.needs_review] == []
 
 
+def _arches(page: np.ndarray, x0: int, y0: int, count: int, height: int, rng: np.random.Generator) -> None:
+    """Joined-up arches on a baseline at ``y0``, as a cursive name or a signature is written."""
+    t = np.linspace(0, 2 * np.pi * count, 60 * count)
+    lift = height * (0.35 + 0.3 * rng.random(count))[np.minimum((t / (2 * np.pi)).astype(int), count - 1)]
+    x = x0 + t * height / 5 - 0.28 * height * np.sin(t)
+    y = y0 - lift * (1 - np.cos(t))
+    cv2.polylines(page, [np.stack([x, y], 1).astype(np.int32)], False, 0, 3, cv2.LINE_AA)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_cursive_writing_on_a_line_is_not_reported(models, mnist, seed):
+    # A payee's name or a signature on its line is read as arcs, half of them doubtful, and as
+    # runs no digit is as wide as: no field at all, not even one for review.  The number on the
+    # same page is still read.
+    rng = np.random.default_rng(seed)
+    page = blank()
+    cv2.line(page, (100, 420), (900, 420), 0, 2)
+    _arches(page, 130, 410, 5 + seed % 3, 70, rng)
+    _arches(page, 600, 410, 4 + seed % 2, 60, rng)
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(page, d, 200 + i * 75, 600, 90)
+    assert [f.value for f in read_page(page, models).fields] == ["4096"]
+
+
 def test_photo_like_page_reads_lines(models, mnist):
     page = blank()
     expected = ["4096", "5213"]
