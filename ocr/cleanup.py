@@ -50,6 +50,7 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0) -> Cle
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
     resize = np.float64([[1, 0, 0], [0, 1, 0]])
+    gray = smooth_noise(gray, scale)
     fine = None
     if scale < 1:
         h, w = gray.shape
@@ -135,6 +136,59 @@ def working_scale(dpi: float | None, shape: tuple[int, ...] | None = None) -> fl
     if dpi <= (_SHEET_LIMIT if sheet else 1.5) * WORKING_DPI:
         return 1.0
     return WORKING_DPI / dpi
+
+
+_LAPLACE = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+
+
+def noise_level(gray: np.ndarray, bands: int = 16, rows: int = 6) -> float:
+    """Standard deviation of the pixel noise of a page (H, W) uint8, in gray levels.
+
+    Immerkaer's estimator made robust for documents: a kernel that cancels
+    flat and linear shading responds to noise with 6 times its standard
+    deviation; the median of that response over the page (mostly paper) is
+    taken instead of its mean, so that ink edges, a small share of the
+    pixels, hardly move it.  ``bands`` strips of ``rows`` rows spread over the
+    page stand for it (the whole of a page at 300 dpi would cost several ms).
+    """
+    h, w = gray.shape
+    if h < rows or w < 3:
+        return 0.0
+    starts = np.linspace(0, h - rows, min(bands, h // rows)).astype(int)
+    strips = np.concatenate([gray[y : y + rows] for y in starts])
+    response = cv2.filter2D(strips, cv2.CV_16S, _LAPLACE, borderType=cv2.BORDER_REPLICATE)
+    # Each strip's first and last rows see the next strip through the kernel: left out.
+    inner = response.reshape(len(starts), rows, w)[:, 1:-1, 1:-1]
+    magnitude = np.abs(inner).ravel()
+    # The median absolute response of Gaussian noise is 0.6745 of its standard deviation.
+    return float(np.partition(magnitude, magnitude.size // 2)[magnitude.size // 2]) / 0.6745 / 6
+
+
+# A page whose noise, at the resolution it is read at, is over this many gray levels is smoothed
+# before anything else: on calibration forms with Gaussian noise of 15-25 levels added, the
+# thresholds (Otsu's, and the 30 levels of a hairline's ridge) took noise for ink, and hairline
+# rules and combs were "found" in printed text.  Scans as the samples draw them measure 0-6.4.
+_NOISY = 8.0
+# The smoothing: a bilateral filter over 5x5 pixels (spatial sigma 3) that averages pixels
+# within this many times the noise of each other, so that noise is flattened and the edges of
+# strokes and rules, far more than that apart, are not.
+_EDGE_PRESERVING = 2.5
+
+
+def smooth_noise(gray: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """``gray`` (H, W) uint8 with its noise smoothed if it is noisy once shrunk by ``scale``, else ``gray`` itself.
+
+    A bilateral filter keeps strokes and rules whole where a Gaussian blurs
+    them into the paper: on calibration pages with noise of 15-25 gray levels
+    added (forms, cheques, photos), it read 0-4 points more fields exactly than
+    a Gaussian or a 3x3 median.  It costs 15-45 ms a page, on noisy pages only;
+    measuring the noise costs under 1 ms (:func:`noise_level`).
+    """
+    noise = noise_level(gray)
+    # Shrinking by ``scale`` averages 1/scale^2 pixels into one: the noise falls by 1/scale.
+    if noise * scale <= _NOISY:
+        return gray
+    return cv2.bilateralFilter(gray, 5, _EDGE_PRESERVING * noise, 3)
 
 
 def normalize_illumination(gray: np.ndarray) -> np.ndarray:

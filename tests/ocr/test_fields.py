@@ -4,7 +4,15 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.cleanup import clean_page, estimate_skew, fit_segment_angle, normalize_illumination, working_scale
+from ocr.cleanup import (
+    clean_page,
+    estimate_skew,
+    fit_segment_angle,
+    noise_level,
+    normalize_illumination,
+    smooth_noise,
+    working_scale,
+)
 from ocr.fields import Rect, drop_false_walls, find_fields, group_rects, hairlines, merge_lines, runs
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -78,6 +86,36 @@ def test_illumination_gradient_and_shadow_are_flattened():
     paper = flat[20:80, :]
     assert paper.min() > 200  # the paper is paper everywhere
     assert flat[200:250, 200:450].min() < 80  # the ink keeps its contrast
+
+
+def _printed_page() -> np.ndarray:
+    page = blank(1200, 900)
+    for i in range(12):
+        cv2.putText(page, "Keep each digit inside its box.", (40, 60 + 40 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 30, 2)
+    cv2.rectangle(page, (100, 700), (700, 800), 0, 2)
+    return (page * 0.8).astype(np.uint8)  # paper at 204: noise added is not clipped at white
+
+
+@pytest.mark.parametrize("sigma", [4, 10, 25])
+def test_noise_level_measures_the_noise_and_not_the_print(sigma):
+    page = _printed_page()
+    assert noise_level(page) < 0.5  # print and a box on clean paper: no noise
+    noisy = np.clip(page + np.random.default_rng(sigma).normal(0, sigma, page.shape), 0, 255).astype(np.uint8)
+    assert noise_level(noisy) == pytest.approx(sigma, rel=0.2)
+    assert noise_level(np.zeros((2, 900), np.uint8)) == 0.0  # thinner than the estimator's strips
+
+
+def test_only_noisy_pages_are_smoothed():
+    page = _printed_page()
+    noisy = np.clip(page + np.random.default_rng(0).normal(0, 20, page.shape), 0, 255).astype(np.uint8)
+    assert smooth_noise(page) is page
+    smoothed = smooth_noise(noisy)
+    paper = (slice(900, 1150), slice(100, 800))
+    assert smoothed[paper].std() < 0.5 * noisy[paper].std()
+    assert smoothed[700:703, 100:700].mean() < 100  # the box's rule stays dark
+    # The same noise on a page shrunk to a quarter of its pixels averages out: left as it is.
+    faint = np.clip(page + np.random.default_rng(0).normal(0, 12, page.shape), 0, 255).astype(np.uint8)
+    assert smooth_noise(faint, scale=0.5) is faint
 
 
 def test_comb_with_empty_cells_and_a_box(mnist):

@@ -258,6 +258,29 @@ def test_cursive_writing_on_a_line_is_not_reported(models, mnist, seed):
     assert [f.value for f in read_page(page, models).fields] == ["4096"]
 
 
+def test_noisy_scans_are_read_without_fields_made_of_noise(models, mnist, tmp_path):
+    # Generated forms with Gaussian noise of 25 gray levels added (a poor scanner, a dim
+    # photo): read unsmoothed, noise and printed text made 16 fields where there are none and
+    # 2 more fields were read wrong.
+    from ocr.load import load_pages
+    from ocr.sample_eval import score_page
+    from ocr.samples import generate_samples
+
+    generate_samples(tmp_path, "forms", 6, 11, mnist.x_test[:2000], mnist.y_test[:2000], formats=["png"])
+    totals = {"fields": 0, "exact": 0, "spurious": 0}
+    for scan in sorted(tmp_path.glob("*.png")):
+        truth = json.loads(scan.with_suffix(".json").read_text())
+        page = load_pages(scan)[0]
+        noise = np.random.default_rng(1).normal(0, 25, page.image.shape)
+        noisy = np.clip(page.image + noise, 0, 255).astype(np.uint8)
+        counts = score_page(read_page(noisy, models, dpi=page.dpi).fields, truth["pages"][0]["fields"], False)
+        for key in totals:
+            totals[key] += counts.get(key, 0)
+    assert totals["fields"] == 45
+    assert totals["spurious"] <= 4
+    assert totals["exact"] >= 42
+
+
 def test_photo_like_page_reads_lines(models, mnist):
     page = blank()
     expected = ["4096", "5213"]
