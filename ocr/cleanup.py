@@ -159,9 +159,12 @@ def noise_level(gray: np.ndarray, bands: int = 16, rows: int = 6) -> float:
     response = cv2.filter2D(strips, cv2.CV_16S, _LAPLACE, borderType=cv2.BORDER_REPLICATE)
     # Each strip's first and last rows see the next strip through the kernel: left out.
     inner = response.reshape(len(starts), rows, w)[:, 1:-1, 1:-1]
-    magnitude = np.abs(inner).ravel()
+    # The median from a histogram of the whole-number responses (np.partition slows down
+    # severalfold on clean paper, whose responses are nearly all 0).
+    counts = np.bincount(np.abs(inner).ravel())
+    median = int(np.searchsorted(np.cumsum(counts), (inner.size + 1) // 2))
     # The median absolute response of Gaussian noise is 0.6745 of its standard deviation.
-    return float(np.partition(magnitude, magnitude.size // 2)[magnitude.size // 2]) / 0.6745 / 6
+    return median / 0.6745 / 6
 
 
 # A page whose noise, at the resolution it is read at, is over this many gray levels is smoothed
