@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Select, delete, func, insert, or_, select, update
@@ -32,6 +33,15 @@ UNTEMPLATED_COLUMNS = ["document", "page", "field", "value", "text", "confidence
 
 
 # --- batches and documents ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What reading a claimed document needs (:func:`claim_document`)."""
+
+    path: str
+    sha256: str | None
+    template: str | None
 
 
 def create_batch(session: Session, name: str, template: str | None = None) -> Batch:
@@ -150,12 +160,55 @@ def start_document(session: Session, document_id: int) -> Document:
     return document
 
 
+def claim_document(session: Session, document_id: int, max_attempts: int, skip_done: bool = False) -> Claim | None:
+    """Mark a document "processing" now and count the attempt, if it may be read: one statement.
+
+    The same as locking the row, looking at it and :func:`start_document`, in one round
+    trip instead of three.  Returns what reading it needs, or None where it may not be
+    read: no document has this id, it was started ``max_attempts`` times already, or
+    (``skip_done``) it is done.  The caller looks at the row to tell which.
+    """
+    conditions = [Document.id == document_id, Document.attempts < max_attempts]
+    if skip_done:
+        conditions.append(Document.status != "done")
+    claimed = (
+        update(Document)
+        .where(*conditions)
+        .values(status="processing", started_at=_utcnow(), finished_at=None, error=None, attempts=Document.attempts + 1)
+        .returning(Document.path, Document.sha256, Document.template)
+    )
+    row = session.execute(claimed, execution_options={"synchronize_session": False}).one_or_none()
+    return None if row is None else Claim(*row)
+
+
+def lock_document(session: Session, document_id: int) -> tuple[Document, bool]:
+    """The document, its row locked until the transaction ends, and whether it has results stored.
+
+    One round trip: a run storing its results waits here for another run of the same
+    document (a redelivered task) to finish, then replaces what that one stored.
+
+    Raises
+    ------
+    LookupError
+        No document has this id (it was deleted while it was read).
+    """
+    has_pages = select(Page.id).where(Page.document_id == Document.id).exists()
+    found = session.execute(
+        select(Document, has_pages).where(Document.id == document_id).with_for_update(of=Document)
+    ).one_or_none()
+    if found is None:
+        raise LookupError(f"no document with id {document_id}")
+    return found[0], bool(found[1])
+
+
 def store_reading(
     session: Session,
     document: Document,
     pages: Sequence[PageReading],
     crops: dict[tuple[int, str], bytes] | None = None,
     timings: dict[str, float] | None = None,
+    has_results: bool | None = None,
+    flush: bool = True,
 ) -> None:
     """Store the reading of ``document`` and mark it "done", replacing any earlier results.
 
@@ -168,8 +221,12 @@ def store_reading(
     pages : the document's page readings (:class:`ocr.read.PageReading`).
     crops : PNG bytes of field crops keyed by ``(page number, field name)``.
     timings : seconds spent per stage, stored as given.
+    has_results : whether the document has results stored (:func:`lock_document`); None: look.
+    flush : send the document's own changes (status, times) now; without it they go with the
+        next flush or the commit, together with any set after this (one UPDATE).
     """
-    _delete_results(session, document.id)
+    if has_results is not False:
+        _delete_results(session, document.id)
     crops = crops or {}
     # Core-style bulk inserts: one statement per table and page instead of an ORM
     # object per row (the unit of work cost more than the reading's other steps).
@@ -193,7 +250,8 @@ def store_reading(
     document.error = None
     _finish(document)
     document.timings = dict(timings) if timings is not None else None
-    session.flush()
+    if flush:
+        session.flush()
     session.expire(document, ["pages"])
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.models import Document
-from db.queries import fail_document, start_document, store_reading
+from db.queries import claim_document, fail_document, lock_document, store_reading
 from ocr.classifiers import Models
 from ocr.errors import DigitflowError, UnreadableScanError
 from ocr.load import Page, load_pages, read_scan_bytes
@@ -141,23 +141,22 @@ def process_document(
     """
     started = time.perf_counter()
     with factory.begin() as session:
-        document = session.get(Document, document_id, with_for_update=True)
-        if document is None:
-            raise LookupError(f"no document with id {document_id}")
-        if skip_done and document.status == "done":
-            return Outcome(document_id, "done", skipped=True)
-        if document.attempts >= settings.max_attempts:
+        claim = claim_document(session, document_id, settings.max_attempts, skip_done)
+        if claim is None:  # not to be read: find out why, the row locked
+            document = session.get(Document, document_id, with_for_update=True)
+            if document is None:
+                raise LookupError(f"no document with id {document_id}")
+            if skip_done and document.status == "done":
+                return Outcome(document_id, "done", skipped=True)
             reason = (
                 f"gave up after {document.attempts} attempts: its worker was lost each time "
                 f"(killed, out of memory, or over the {settings.task_time_limit} s time limit)"
             )
             fail_document(session, document, reason)
             return Outcome(document_id, "failed", error=reason)
-        document = start_document(session, document_id)
-        path, expected_sha, template_path = document.path, document.sha256, document.template
     timings: dict[str, float] = {}
     try:
-        readings, pages = read_document(path, expected_sha, template_path, models, settings, timings)
+        readings, pages = read_document(claim.path, claim.sha256, claim.template, models, settings, timings)
         crops = crop_fields(pages, readings)
     except (OperationalError, DBAPIError, *reraise):
         raise
@@ -169,10 +168,10 @@ def process_document(
     with factory.begin() as session:
         # The row lock makes a second run of the same document (a redelivery racing
         # the first) wait, then replace these results rather than add to them.
-        document = session.get(Document, document_id, with_for_update=True)
-        store_reading(session, document, readings, crops, None)
-        session.flush()
-        # Inserts are flushed; the commit itself is the only database time not counted.
+        document, has_results = lock_document(session, document_id)
+        store_reading(session, document, readings, crops, has_results=has_results, flush=False)
+        # The results are inserted; the document's one UPDATE (status, times and these
+        # timings) and the commit are the only database time not counted.
         timings["database"] = time.perf_counter() - stored
         document.timings = {k: round(v, 4) for k, v in timings.items()}
     fields = [f for r in readings for f in r.fields]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import event, func, inspect, select, text
 
 from db.engine import make_engine, upgrade_schema
 from db.models import Base, Batch, Correction, Digit, Document, Field, Page
 from db.queries import (
     UNREADABLE_NAME,
+    Claim,
     accept_field,
     add_documents,
     batch_status,
+    claim_document,
     correct_field,
     create_batch,
     export_rows,
@@ -21,6 +23,7 @@ from db.queries import (
     get_field,
     glob_to_like,
     iter_results,
+    lock_document,
     processed_sha256s,
     requeue_documents,
     results_query,
@@ -141,6 +144,57 @@ def test_start_document_counts_attempts_and_rejects_unknown_ids(session_factory)
             assert started.started_at is not None
     with session_factory() as session, pytest.raises(LookupError, match="no document with id 999999"):
         start_document(session, 999_999)
+
+
+def test_claim_document_starts_a_readable_document_in_one_statement(session_factory, engine):
+    with session_factory.begin() as session:
+        (document,) = add_documents(session, create_batch(session, "b"), [("a.png", "h", 5)])
+    statements = []
+
+    def record(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with session_factory.begin() as session:
+            claim = claim_document(session, document.id, max_attempts=2)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert claim == Claim("a.png", "h", None)
+    assert [s.split()[0] for s in statements] == ["UPDATE"]
+    with session_factory() as session:
+        stored = session.get(Document, document.id)
+        assert (stored.status, stored.attempts) == ("processing", 1)
+        assert stored.started_at is not None and stored.finished_at is None
+    with session_factory.begin() as session:
+        assert claim_document(session, document.id, max_attempts=2) is not None  # the second attempt
+        assert claim_document(session, document.id, max_attempts=2) is None  # a third is refused
+        assert claim_document(session, 999_999, max_attempts=2) is None
+    with session_factory.begin() as session:
+        store_reading(session, session.get(Document, document.id), [page(1)])
+    with session_factory.begin() as session:
+        assert claim_document(session, document.id, max_attempts=5, skip_done=True) is None  # done: left alone
+        assert claim_document(session, document.id, max_attempts=5) is not None  # read again when asked
+        assert session.get(Document, document.id).attempts == 3
+
+
+def test_lock_document_says_whether_results_are_stored(session_factory):
+    with session_factory.begin() as session:
+        (document,) = add_documents(session, create_batch(session, "b"), [("a.png", None, None)])
+    with session_factory.begin() as session:
+        locked, has_results = lock_document(session, document.id)
+        assert locked.id == document.id and not has_results
+        store_reading(session, locked, [page(1, field("amount", "12.50"))], has_results=has_results, flush=False)
+        assert locked.status == "done"
+    with session_factory.begin() as session:
+        locked, has_results = lock_document(session, document.id)
+        assert has_results
+        store_reading(session, locked, [page(1, field("amount", "99"))], has_results=has_results)
+    with session_factory() as session:
+        assert counts(session, document.id) == (1, 1, 2)  # replaced, not added to
+        assert session.get(Document, document.id).status == "done"
+        with pytest.raises(LookupError, match="no document with id 999999"):
+            lock_document(session, 999_999)
 
 
 def test_processed_sha256s_only_counts_done_documents(session_factory):
