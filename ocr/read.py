@@ -67,8 +67,8 @@ _TURN_PART = 0.7
 # photos) no correctly read line field had a mark over 1.79 (two photos had 1.79); the two
 # signatures read as numbers there had marks of 2.0 and 2.3.
 _MAX_MARK_ASPECT = 1.8
-# A field found without a template with such a mark and at least this share of its marks in doubt
-# is writing, not a number (:func:`_scrawl`).
+# A line of free writing found without a template with such a mark and at least this share of
+# its marks in doubt is cursive writing, not a number (:func:`_scrawl`).
 _MIN_DOUBT_IN_SCRAWL = 1 / 3
 
 
@@ -708,7 +708,7 @@ def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
         if len(reading.digits) >= 2 and accepted == 0:
             return False
         if len(reading.digits) < _MIN_MARKS_FOR_TEXT_BOX:
-            return not _scrawl(reading)
+            return True
     if not reading.digits or len(reading.digits) > _MAX_DIGITS_IN_LINE:
         return False
     if _scrawl(reading):
@@ -717,17 +717,18 @@ def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
 
 
 def _scrawl(reading: FieldReading) -> bool:
-    """Whether a field holds a mark far wider than any digit and a good share of its marks are in doubt.
+    """Whether a line of free writing has a mark far wider than any digit and a good share of its marks in doubt.
 
-    Cursive writing (a name on a cheque's payee line or in a form's box, a
-    signature) breaks into loops and arcs that the classifiers read as digits,
-    half of them doubtfully, and into runs no digit is as wide as.  On calibration
-    pages drawn from the validation digits (140 forms, 140 cheques, 140 photos,
-    120 pages of other layouts) 49 fields read from such writing had both, with
-    1/3 to all of their marks in doubt; none of the 1,132 numbers found in lines
-    and boxes had: the two with a mark that wide had every digit read clearly.
-    A number with a flourish after it keeps most of its digits clear, and goes
-    to review instead (:func:`too_wide`).
+    Cursive writing (a payee's name on a cheque, a signature on its line) breaks into
+    loops and arcs that the classifiers read as digits, half of them doubtfully, and
+    into runs no digit is as wide as.  On calibration pages drawn from the validation
+    digits (140 forms, 140 cheques, 140 photos, 120 pages of other layouts) 36 line
+    fields read from such writing had both, with 1/3 to 1/2 of their marks in doubt;
+    none of the 567 numbers found on lines had: the two with a mark that wide had every
+    digit read clearly.  A number with a flourish after it keeps most of its digits
+    clear, and goes to review instead (:func:`too_wide`).  Boxes are not judged so: a
+    box is printed for a number, and one holding a name goes to review rather than a
+    number in it, two of its digits run together, being lost.
     """
     doubtful = sum(d.needs_review for d in reading.digits)
     return (

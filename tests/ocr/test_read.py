@@ -1,6 +1,7 @@
 """Reading whole pages drawn in the test, with the shipped models."""
 
 import json
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -10,6 +11,8 @@ from ocr.cleanup import clean_page
 from ocr.geometry import box_iou
 from ocr.read import (
     DigitReading,
+    FieldReading,
+    _looks_like_a_number,
     doubts_about_cuts,
     doubts_about_found_field,
     is_edge_mark,
@@ -318,6 +321,29 @@ def _digit(label: int, cell: int | None = None, split_margin: float | None = Non
         cell=cell,
         split_margin=split_margin,
     )
+
+
+def _written(kind: str, *marks: tuple[int, bool]) -> FieldReading:
+    """A field of ``kind`` whose marks are (width, doubtful) pairs, each 30 pixels tall."""
+    digits, x = [], 0
+    for width, doubtful in marks:
+        digits.append(replace(_digit(7), bbox=(x, 0, width, 30), low_confidence=doubtful))
+        x += width + 5
+    value = "7" * len(digits)
+    return FieldReading("f", kind, value, value, 0.5, (0, 0, x, 30), tuple(digits))
+
+
+def test_cursive_is_told_from_a_number_by_a_wide_mark_and_doubt():
+    wide, narrow = 70, 25  # wider than 1.8 times the height, and a digit's width
+    assert not _looks_like_a_number(_written("line", (narrow, False), (wide, True)), "line")
+    assert not _looks_like_a_number(_written("line", (wide, True), (narrow, True), (narrow, False)), "line")
+    # A flourish after a number: most digits clear (it goes to review, "a mark far wider than tall").
+    flourish = _written("line", (narrow, False), (narrow, False), (narrow, False), (wide, True))
+    assert _looks_like_a_number(flourish, "line")
+    assert _looks_like_a_number(_written("line", (narrow, False), (wide, False)), "line")  # a wide 0, read clearly
+    assert _looks_like_a_number(_written("line", (narrow, True), (narrow, False)), "line")  # no wide mark
+    # A box is printed for a number: a wide doubtful mark in it is sent to review, not dropped.
+    assert _looks_like_a_number(_written("box", (narrow, False), (wide, True)), "box")
 
 
 def test_doubts_about_cuts():
