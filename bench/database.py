@@ -162,8 +162,7 @@ def make_readings(count: int) -> list[tuple[list, dict[tuple[int, str], bytes]]]
 def measure_inserts(engine, readings: list, documents: int) -> dict:
     """Store ``documents`` readings as ``worker/pipeline.py`` does: one transaction each, row locked."""
     from db.engine import make_session_factory
-    from db.models import Document
-    from db.queries import add_documents, create_batch, store_reading
+    from db.queries import add_documents, create_batch, lock_document, store_reading
 
     factory = make_session_factory(engine)
     with factory.begin() as session:
@@ -175,8 +174,8 @@ def measure_inserts(engine, readings: list, documents: int) -> dict:
     started = time.perf_counter()
     for document_id, (pages, crops) in zip(ids, itertools.cycle(readings)):
         with factory.begin() as session:
-            document = session.get(Document, document_id, with_for_update=True)
-            store_reading(session, document, pages, crops, None)
+            document, has_results = lock_document(session, document_id)
+            store_reading(session, document, pages, crops, {"load": 0.01}, has_results=has_results, flush=False)
         fields += sum(len(p.fields) for p in pages)
         digits += sum(len(f.digits) for p in pages for f in p.fields)
         crop_bytes += sum(len(c) for c in crops.values())
