@@ -295,7 +295,8 @@ def estimate_skew(
 def _skew_scale(mask: np.ndarray) -> np.ndarray:
     h, w = mask.shape
     factor = max(1, round(max(h, w) / 1000))
-    small = cv2.resize(mask, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    # At least a pixel either way: a strip a few pixels across would shrink to nothing.
+    small = cv2.resize(mask, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
     return (small > 96).astype(np.uint8) * 255
 
 

@@ -423,7 +423,9 @@ def test_a_page_shrunk_for_reading_maps_back_to_its_own_pixels():
         clean_page(fine, scale=1.5)
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1, 500), (500, 1), (3, 3), (60, 2), (7, 600), (600, 7)])
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 500), (500, 1), (3, 3), (60, 2), (7, 600), (600, 7), (3, 4000), (4000, 3), (1, 9000)]
+)
 def test_tiny_and_sliver_pages_are_cleaned_without_error(shape):
     ruled = np.full(shape, 255, np.uint8)
     ruled[shape[0] // 2, :] = 0  # a rule, with ticks every 40 pixels
