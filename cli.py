@@ -431,7 +431,7 @@ def run(
         + (f", {submission.failed} failed at once (unusable file name)" if submission.failed else "")
     )
     # Files recorded as failed without being read (names that cannot be stored) count as failed.
-    totals = {"done": 0, "failed": submission.failed, "pages": 0, "fields": 0, "review": 0, "digits": 0}
+    totals = {"done": 0, "failed": submission.failed, "missing": 0, "pages": 0, "fields": 0, "review": 0, "digits": 0}
     started = time.perf_counter()
     interrupted = False
     with Progress(
@@ -449,7 +449,7 @@ def run(
             for key in ("pages", "fields", "review", "digits"):
                 totals[key] += getattr(outcome, key)
             if outcome.error:
-                progress.console.print(f"[yellow]failed:[/yellow] {outcome.error}")
+                progress.console.print(f"[yellow]{outcome.status}:[/yellow] {outcome.error}")
             progress.advance(task)
 
         if workers == 1:
@@ -464,7 +464,9 @@ def run(
     elapsed = time.perf_counter() - started
     review_share = totals["review"] / totals["fields"] if totals["fields"] else 0.0
     console.print(
-        f"documents done {totals['done']}, failed {totals['failed']}; fields {totals['fields']} "
+        f"documents done {totals['done']}, failed {totals['failed']}"
+        + (f", deleted meanwhile {totals['missing']}" if totals["missing"] else "")
+        + f"; fields {totals['fields']} "
         f"({review_share:.1%} need review); {totals['pages']} pages in {elapsed:.1f} s "
         f"({totals['pages'] / elapsed if elapsed else 0:.2f} pages/s)"
     )

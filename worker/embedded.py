@@ -179,4 +179,7 @@ def _init_worker(settings: Settings) -> None:
 
 def _process(document_id: int) -> Outcome:
     resources = _STATE["resources"]
-    return process_document(resources.factory, resources.models, document_id, _STATE["settings"])
+    try:
+        return process_document(resources.factory, resources.models, document_id, _STATE["settings"])
+    except LookupError:  # its batch was deleted while the run went on: the rest of the run goes on
+        return Outcome(document_id, "missing", error=f"document {document_id} was deleted from the database")

@@ -48,7 +48,7 @@ class Outcome:
     """What became of one document; JSON-serialisable for task results."""
 
     document_id: int
-    status: str  # "done" or "failed"
+    status: str  # "done", "failed", or "missing" (deleted from the database while it was read)
     pages: int = 0
     fields: int = 0
     review: int = 0

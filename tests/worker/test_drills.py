@@ -226,6 +226,28 @@ def test_files_deleted_or_changed_after_they_were_recorded(forms, tmp_path):
     assert sorted(o.status for o in outcomes) == ["done", "done", "failed", "failed"]
 
 
+def test_documents_deleted_from_the_database_during_a_run_do_not_stop_it(forms, tmp_path):
+    for form in forms[:3]:
+        shutil.copy(form, tmp_path)
+    url = f"sqlite:///{tmp_path / 'deleted.db'}"
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    factory = make_session_factory(engine)
+    submission = record_files(factory, sorted(tmp_path.glob("*.png")), "deleted", None)
+    gone = submission.document_ids[1]
+    with factory.begin() as session:  # as `digitflow` deleting its batch would, while the run goes on
+        session.delete(session.get(Document, gone))
+    outcomes = []
+    settings = load_settings(database_url=url, max_file_bytes=MAX_FILE_BYTES)
+    run_documents(settings, submission.document_ids, 1, outcomes.append)
+    assert [(o.document_id, o.status) for o in outcomes] == [
+        (submission.document_ids[0], "done"),
+        (gone, "missing"),
+        (submission.document_ids[2], "done"),
+    ]
+    assert outcomes[1].error == f"document {gone} was deleted from the database"
+
+
 def _count(url: str, model) -> int:
     with Session(make_engine(url)) as session:
         return session.scalar(select(func.count()).select_from(model))
