@@ -202,21 +202,33 @@ def test_a_second_run_reads_only_the_failed_files_again(drill):
     assert _count(drill.url, Field) == fields_before
 
 
-def test_files_deleted_or_changed_after_they_were_recorded(forms, tmp_path):
-    for form in forms[:4]:
-        shutil.copy(form, tmp_path)
-    url = f"sqlite:///{tmp_path / 'changed.db'}"
+def _recorded(forms: list[Path], folder: Path, count: int):
+    """``count`` forms copied into ``folder`` and recorded in a fresh SQLite database there.
+
+    Returns the database URL, its engine, the sorted files and the submission.
+    """
+    for form in forms[:count]:
+        shutil.copy(form, folder)
+    url = f"sqlite:///{folder / 'embedded.db'}"
     engine = make_engine(url)
     upgrade_schema(engine)
-    factory = make_session_factory(engine)
-    files = sorted(tmp_path.glob("*.png"))
-    submission = record_files(factory, files, "changed", None)
+    files = sorted(folder.glob("*.png"))
+    return url, engine, files, record_files(make_session_factory(engine), files, folder.name, None)
+
+
+def _run_embedded(url: str, document_ids: list[int]) -> list:
+    outcomes = []
+    settings = load_settings(database_url=url, max_file_bytes=MAX_FILE_BYTES)
+    run_documents(settings, document_ids, 1, outcomes.append)
+    return outcomes
+
+
+def test_files_deleted_or_changed_after_they_were_recorded(forms, tmp_path):
+    url, engine, files, submission = _recorded(forms, tmp_path, 4)
     deleted, changed = files[0], files[1]
     deleted.unlink()
     changed.write_bytes(files[2].read_bytes())
-    outcomes = []
-    settings = load_settings(database_url=url, max_file_bytes=MAX_FILE_BYTES)
-    run_documents(settings, submission.document_ids, 1, outcomes.append)
+    outcomes = _run_embedded(url, submission.document_ids)
 
     with Session(engine) as session:
         stored = {d.path: (d.status, d.error) for d in session.scalars(select(Document))}
@@ -227,19 +239,11 @@ def test_files_deleted_or_changed_after_they_were_recorded(forms, tmp_path):
 
 
 def test_documents_deleted_from_the_database_during_a_run_do_not_stop_it(forms, tmp_path):
-    for form in forms[:3]:
-        shutil.copy(form, tmp_path)
-    url = f"sqlite:///{tmp_path / 'deleted.db'}"
-    engine = make_engine(url)
-    upgrade_schema(engine)
-    factory = make_session_factory(engine)
-    submission = record_files(factory, sorted(tmp_path.glob("*.png")), "deleted", None)
+    url, engine, _, submission = _recorded(forms, tmp_path, 3)
     gone = submission.document_ids[1]
-    with factory.begin() as session:  # as `digitflow` deleting its batch would, while the run goes on
+    with make_session_factory(engine).begin() as session:  # as deleting its batch would, mid-run
         session.delete(session.get(Document, gone))
-    outcomes = []
-    settings = load_settings(database_url=url, max_file_bytes=MAX_FILE_BYTES)
-    run_documents(settings, submission.document_ids, 1, outcomes.append)
+    outcomes = _run_embedded(url, submission.document_ids)
     assert [(o.document_id, o.status) for o in outcomes] == [
         (submission.document_ids[0], "done"),
         (gone, "missing"),
