@@ -134,6 +134,31 @@ def test_a_page_fed_upside_down_is_read_turned_and_reported_in_its_own_pixels(mo
     assert len(read_right) < len(upright.fields) / 2
 
 
+def test_an_upright_page_in_doubt_is_not_looked_at_twice_turned(models, mnist, tmp_path, monkeypatch):
+    # A generated form with 16% of its digits in doubt reaches the upside-down check; its turned
+    # digits, read once, are no surer than as it stands, so the CNN's second look is spared.
+    from ocr.load import load_pages
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, "forms", 1, 2026, mnist.x_test, mnist.y_test, formats=["png"])
+    calls = {"single": 0, "again": 0}
+    single, again = models.cnn.predict_single_look, models.cnn.look_again
+
+    def counted_single(batch):
+        calls["single"] += 1
+        return single(batch)
+
+    def counted_again(batch, probs):
+        calls["again"] += 1
+        return again(batch, probs)
+
+    monkeypatch.setattr(models.cnn, "predict_single_look", counted_single)
+    monkeypatch.setattr(models.cnn, "look_again", counted_again)
+    reading = read_page(load_pages(scan)[0].image, models)
+    assert abs(reading.angle) < 5  # read as it stands
+    assert calls == {"single": 2, "again": 1}  # the page read once whole; its turned digits once, at a glance
+
+
 @pytest.mark.parametrize("kind", ["forms", "cheques"])
 def test_a_page_on_its_side_is_read_turned_upright_and_reported_in_its_own_pixels(models, mnist, tmp_path, kind):
     from ocr.fields import line_masks, looks_sideways
