@@ -25,6 +25,7 @@ from ocr.geometry import (
     Components,
     FieldRegion,
     Outlines,
+    box_intersection,
     box_iou,
     label_components,
     outline_components,
@@ -823,11 +824,7 @@ def complete_combs(fields: list[FieldRegion], marks: np.ndarray) -> list[FieldRe
 
 def _inside(box: Box, outer: Box, share: float = 0.8) -> bool:
     """Whether at least ``share`` of ``box`` (x, y, w, h) lies within ``outer``."""
-    x, y, w, h = box
-    ox, oy, ow, oh = outer
-    iw = max(0, min(x + w, ox + ow) - max(x, ox))
-    ih = max(0, min(y + h, oy + oh) - max(y, oy))
-    return iw * ih >= share * w * h
+    return box_intersection(box, outer) >= share * box[2] * box[3]
 
 
 def _cell_geometry(cells: list[Box]) -> tuple[float, int, int, int]:

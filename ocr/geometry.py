@@ -46,14 +46,19 @@ def pad_box(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
     return (x0, y0, x1 - x0, y1 - y0)
 
 
-def box_iou(a: Box, b: Box) -> float:
-    """Intersection over union of two boxes, 0-1."""
+def box_intersection(a: Box, b: Box) -> int:
+    """Area (pixels) that two boxes (x, y, w, h) have in common."""
     ax, ay, aw, ah = a
     bx, by, bw, bh = b
     iw = max(0, min(ax + aw, bx + bw) - max(ax, bx))
     ih = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
+    return iw * ih
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes, 0-1."""
+    inter = box_intersection(a, b)
+    union = a[2] * a[3] + b[2] * b[3] - inter
     return inter / union if union > 0 else 0.0
 
 

@@ -516,7 +516,7 @@ def reads_better_turned(
     rows = [index[id(seg)] for segs in segments for seg in segs if seg.is_digit and id(seg) in index]
     if len(rows) < _TURN_MIN_DIGITS:
         return False
-    doubt = float(np.mean(decisions.disagree[rows] | decisions.low_confidence[rows]))
+    doubt = _share_in_doubt(decisions, rows)
     if doubt < _TURN_DOUBT:
         return False
     turned = np.ascontiguousarray(batch[rows][:, ::-1, ::-1])
@@ -525,13 +525,17 @@ def reads_better_turned(
     _, svm_probs = models.svm.predict(turned)
     clock.lap("svm")
     rule = models.rule.for_pages()
-    first = decide(cnn_probs, svm_probs, rule)
-    if float(np.mean(first.disagree | first.low_confidence)) > doubt:
+    if _share_in_doubt(decide(cnn_probs, svm_probs, rule)) > doubt:
         return False
     _, cnn_probs = models.cnn.look_again(turned, cnn_probs)
     clock.lap("cnn")
-    again = decide(cnn_probs, svm_probs, rule)
-    return float(np.mean(again.disagree | again.low_confidence)) <= _TURN_PART * doubt
+    return _share_in_doubt(decide(cnn_probs, svm_probs, rule)) <= _TURN_PART * doubt
+
+
+def _share_in_doubt(decisions: Decisions, rows: list[int] | None = None) -> float:
+    """Share of the digits (of ``rows`` of them, or all) that the decision rule sends to review."""
+    doubtful = decisions.disagree | decisions.low_confidence
+    return float(np.mean(doubtful if rows is None else doubtful[rows]))
 
 
 def _turned(reading: PageReading) -> PageReading:
