@@ -7,6 +7,8 @@ Reading is compared field by field:
   it (IoU >= 0.3; with templates, the field of the same name);
 * exact field accuracy: found, and the value equals the truth (unfound fields
   count as wrong);
+* exact text: found, and the text equals the truth's, separators included
+  ("1250,75" read "1250.75" is wrong there, right in the value);
 * digit accuracy: truth digits whose box is matched by a read digit of the
   same label;
 * review rate: found fields flagged for review;
@@ -99,6 +101,7 @@ def score_page(read: tuple[FieldReading, ...] | list[FieldReading], truth: list[
         counts["found"] += 1
         correct = match.value == t["value"]
         counts["exact"] += correct
+        counts["exact_text"] += match.text == t["text"]
         counts["review"] += match.needs_review
         if not match.needs_review:
             counts["accepted"] += 1
@@ -145,6 +148,7 @@ def _rates(c: dict[str, int]) -> dict:
         "fields": c["fields"],
         "field_detection_rate": share("found", "fields"),
         "exact_field_accuracy": share("exact", "fields"),
+        "exact_text_accuracy": share("exact_text", "fields"),
         "digit_accuracy": share("digits_right", "digits"),
         "review_rate": share("review", "found"),
         "error_among_accepted": share("accepted_wrong", "accepted"),

@@ -10,6 +10,7 @@ from ocr.geometry import FieldRegion
 from ocr.normalize import normalize_digit
 from ocr.segment import (
     Segment,
+    dotted_rule_marks,
     frame_crop,
     plan_characters,
     remove_lines,
@@ -84,18 +85,68 @@ def test_broken_strokes_form_one_digit(mnist):
     assert len(segs) == 2
 
 
-def test_decimal_point_is_a_separator(mnist):
+def _amount(mnist, separator) -> np.ndarray:
+    """A box holding four digits with ``separator(page, x)`` drawn low between the second and third."""
     page = blank(300, 800)
     cv2.rectangle(page, (60, 80), (700, 200), 0, 2)
     x = 80
     for i, idx in enumerate([2, 1, 0, 3]):
         if i == 2:
-            cv2.circle(page, (x + 8, 170), 5, 0, -1)
+            separator(page, x)
             x += 25
         draw_digit(page, mnist.x_test[idx], x, 95, 90)
         x += 75
+    return page
+
+
+def test_decimal_point_is_a_separator(mnist):
+    page = _amount(mnist, lambda page, x: cv2.circle(page, (x + 8, 170), 5, 0, -1))
+    assert "".join(s.char or "d" for s in _segments(page)) == "dd.dd"
+
+
+def test_a_comma_is_told_from_a_point(mnist):
+    # A comma (a dot with a tail reaching below the line) between digits, as a European amount is written.
+    def comma(page, x):
+        cv2.circle(page, (x + 9, 170), 5, 0, -1)
+        cv2.line(page, (x + 9, 172), (x + 2, 182), 0, 4)
+
+    assert "".join(s.char or "d" for s in _segments(_amount(mnist, comma))) == "dd,dd"
+
+
+def test_numbers_on_a_dotted_rule_have_no_separators(mnist):
+    # Digits written on a dotted line: the dots between and under them are the rule, not decimal points.
+    page = blank(300, 800)
+    cv2.rectangle(page, (60, 60), (700, 220), 0, 2)
+    for x in range(80, 680, 9):
+        cv2.circle(page, (x, 190), 2, 0, -1)
+    for i, idx in enumerate([2, 1, 0, 3]):
+        draw_digit(page, mnist.x_test[idx], 90 + 120 * i, 100, 90)
     segs = _segments(page)
-    assert "".join(s.char or "d" for s in segs) == "dd.dd"
+    assert "".join(s.char or "d" for s in segs) == "dddd"
+
+
+def test_dotted_rule_marks_are_rows_of_close_dots_not_spaced_separators():
+    # Four dots 8 px apart at one height are a rule; three points three digits apart
+    # ("1,250,000.00") and a lone point are not, and neither is a speck above the row.
+    rule = [(100 + 8 * k, 95, 4, 4) for k in range(4)]
+    points = [(30 + 90 * k, 95, 5, 5) for k in range(3)]
+    assert dotted_rule_marks(rule, 50) == [True] * 4
+    assert dotted_rule_marks(points, 50) == [False] * 3
+    assert dotted_rule_marks([*rule[:2], (116, 60, 4, 4)], 50) == [False] * 3
+
+
+def test_of_two_separators_a_digit_apart_the_lower_is_kept():
+    # Digits 0-3 at x 0-140; a mark between digits 1 and 2 standing higher than the point
+    # between digits 2 and 3 (a piece broken off a digit): only the point is a separator.
+    boxes = [(0, 0, 30, 50), (40, 0, 30, 50), (80, 0, 30, 50), (120, 0, 30, 50), (73, 30, 5, 5), (113, 44, 5, 5)]
+    areas = np.array([600, 600, 600, 600, 20, 20])
+    groups, separators = plan_characters(boxes, areas, 50)
+    assert groups == [[0], [1], [2], [3]]
+    assert separators == [(5, ".")]
+    # Two digits apart, both are kept (a date written 05.02.2023).
+    boxes = [*boxes[:4], (150, 0, 30, 50), (33, 44, 5, 5), (113, 44, 5, 5)]
+    groups, separators = plan_characters(boxes, np.array([600] * 5 + [20, 20]), 50)
+    assert separators == [(5, "."), (6, ".")]
 
 
 def test_specks_are_not_digits(mnist):
