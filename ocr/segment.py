@@ -32,6 +32,9 @@ _COMMA_HEIGHT = 0.2
 # of one row, the nearest neighbour closer than this share.
 _DOT_ROW = 0.06
 _DOT_GAP = 0.5
+# Of two separators one digit apart, one whose bottom stands this share of a digit's height above
+# the other's is a speck or a broken-off piece (:func:`_spaced_separators`).
+_SEPARATOR_STEP = 0.1
 
 
 @dataclass(frozen=True)
@@ -312,7 +315,7 @@ def plan_characters(
                     if areas[i] >= 0.05 * max(areas[j] for j in g):
                         g.append(i)
                     break
-    return groups, _spaced_separators(separators, groups, boxes)
+    return groups, _spaced_separators(separators, groups, boxes, digit_height)
 
 
 def dotted_rule_marks(boxes: list[Box], digit_height: int) -> list[bool]:
@@ -343,13 +346,13 @@ def dotted_rule_marks(boxes: list[Box], digit_height: int) -> list[bool]:
 
 
 def _spaced_separators(
-    separators: list[tuple[int, str]], groups: list[list[int]], boxes: list[Box]
+    separators: list[tuple[int, str]], groups: list[list[int]], boxes: list[Box], digit_height: int
 ) -> list[tuple[int, str]]:
-    """Separators at least two digits apart: of marks closer than that, the one lowest on the line.
+    """The separators, less a mark one digit from another that stands clearly higher than it.
 
-    A number's separators group its digits in twos and threes (a date, thousands, cents); a mark
-    one digit from another separator is a speck or a piece broken off a digit, which stands
-    higher than a point or a comma written on the line.
+    A mark one digit from a separator is a speck or a piece broken off a digit when it stands
+    higher than the point or comma written on the line ("591.4.3" for 591.43); two marks at one
+    height, as in a date written 5.2.2023, are both kept.
     """
     centres = sorted((min(boxes[j][0] for j in g) + max(boxes[j][0] + boxes[j][2] for j in g)) / 2 for g in groups)
     kept: list[tuple[int, str]] = []
@@ -357,8 +360,9 @@ def _spaced_separators(
         x = boxes[i][0] + boxes[i][2] / 2
         if kept:
             previous = boxes[kept[-1][0]][0] + boxes[kept[-1][0]][2] / 2
-            if sum(previous < c < x for c in centres) < 2:
-                if _bottom(boxes[kept[-1][0]]) >= _bottom(boxes[i]):
+            step = _bottom(boxes[i]) - _bottom(boxes[kept[-1][0]])
+            if sum(previous < c < x for c in centres) < 2 and abs(step) > _SEPARATOR_STEP * digit_height:
+                if step < 0:
                     continue
                 kept.pop()
         kept.append((i, char))

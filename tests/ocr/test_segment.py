@@ -135,7 +135,7 @@ def test_dotted_rule_marks_are_rows_of_close_dots_not_spaced_separators():
     assert dotted_rule_marks([*rule[:2], (116, 60, 4, 4)], 50) == [False] * 3
 
 
-def test_of_two_separators_a_digit_apart_the_lower_is_kept():
+def test_of_two_separators_a_digit_apart_the_lower_is_kept_unless_they_stand_level():
     # Digits 0-3 at x 0-140; a mark between digits 1 and 2 standing higher than the point
     # between digits 2 and 3 (a piece broken off a digit): only the point is a separator.
     boxes = [(0, 0, 30, 50), (40, 0, 30, 50), (80, 0, 30, 50), (120, 0, 30, 50), (73, 30, 5, 5), (113, 44, 5, 5)]
@@ -143,9 +143,12 @@ def test_of_two_separators_a_digit_apart_the_lower_is_kept():
     groups, separators = plan_characters(boxes, areas, 50)
     assert groups == [[0], [1], [2], [3]]
     assert separators == [(5, ".")]
-    # Two digits apart, both are kept (a date written 05.02.2023).
-    boxes = [*boxes[:4], (150, 0, 30, 50), (33, 44, 5, 5), (113, 44, 5, 5)]
-    groups, separators = plan_characters(boxes, np.array([600] * 5 + [20, 20]), 50)
+    # Level with each other, both are kept (a date written 5.2.2023), and so are two digits apart (05.02.2023).
+    level = [*boxes[:4], (150, 0, 30, 50), (33, 44, 5, 5), (73, 45, 5, 5)]
+    groups, separators = plan_characters(level, np.array([600] * 5 + [20, 20]), 50)
+    assert separators == [(5, "."), (6, ".")]
+    apart = [*boxes[:4], (150, 0, 30, 50), (33, 44, 5, 5), (113, 30, 5, 5)]
+    groups, separators = plan_characters(apart, np.array([600] * 5 + [20, 20]), 50)
     assert separators == [(5, "."), (6, ".")]
 
 
