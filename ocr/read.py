@@ -27,6 +27,7 @@ from ocr.fields import (
     rules_run_on,
 )
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box
+from ocr.orientation import text_orientation
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
 from ocr.stats import median
@@ -271,7 +272,13 @@ def _read_page(
     batch, index = digit_batch(segments)
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
-    if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock):
+    # Printed text standing the right way up outvotes digits that read better turned: a page of a
+    # few hard-to-read digits can read surer upside down by chance.
+    if (
+        turn_check
+        and reads_better_turned(segments, batch, index, decisions, models, clock)
+        and not text_orientation(clean.ink).upright
+    ):
         turned = _read_page(cv2.rotate(gray, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
         # registers turned too.

@@ -1,0 +1,74 @@
+"""Which way up printed text stands, and its say in the upside-down check."""
+
+import cv2
+import numpy as np
+import pytest
+
+from ocr.cleanup import clean_page
+from ocr.orientation import ascender_split, text_orientation
+from ocr.read import read_page
+from tests.ocr.drawing import blank, draw_comb, fill_comb
+
+LINES = (
+    "Please write the amount in figures, one digit per box.",
+    "Sign below the line and keep the form flat.",
+    "Do not fold, staple or punch this page.",
+    "Your reference number is printed on the back.",
+    "Write your date of birth as day, month and year.",
+    "Keep a copy of this form for your own records.",
+    "The office will reply within thirty working days.",
+    "Questions? Ask at the desk or telephone the helpline.",
+)
+
+
+def _print(page: np.ndarray, lines=LINES * 2, top: int = 40) -> None:
+    """Instructions in small print down the top half of the page."""
+    for i, text in enumerate(lines):
+        cv2.putText(page, text, (60, top + 26 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.6, 0, 1, cv2.LINE_AA)
+
+
+def test_print_the_right_way_up_is_told_from_print_upside_down():
+    page = blank()
+    _print(page)
+    upright = text_orientation(clean_page(page, deskew=False).ink)
+    turned = text_orientation(clean_page(cv2.rotate(page, cv2.ROTATE_180), deskew=False).ink)
+    assert upright.upright and upright.balance >= 0.25 and upright.lines >= 5
+    assert not turned.upright and turned.balance <= -0.25
+
+
+def test_too_little_print_gives_no_verdict():
+    page = blank()
+    _print(page, LINES[:1])
+    assert not text_orientation(clean_page(page, deskew=False).ink).upright
+    empty = text_orientation(np.zeros((900, 1200), np.uint8))
+    assert (empty.lines, empty.mass, empty.upright) == (0, 0.0, False)
+    with pytest.raises(ValueError, match="uint8"):
+        text_orientation(np.zeros((10, 10), np.float32))
+
+
+def test_ascender_split_measures_ink_above_and_below_the_busiest_rows():
+    # rows: 4 of ascenders, the x-height band of 6 busy rows, 1 of descenders
+    profile = np.array([2, 2, 2, 2, 20, 20, 20, 20, 20, 20, 3], float)
+    assert ascender_split(profile) == (8.0, 3.0)
+    assert ascender_split(np.zeros(5)) is None  # no ink
+    assert ascender_split(np.array([0, 40, 0, 0], float)) is None  # a rule, not a line of text
+
+
+def _turned_handwriting(mnist, with_print: bool) -> np.ndarray:
+    """A form whose two combs were filled in upside down; its print, if any, stands the right way up."""
+    page = blank()
+    if with_print:
+        _print(page)
+    digits = [np.rot90(mnist.x_test[i], 2) for i in range(16)]
+    for row in range(2):
+        draw_comb(page, 100, 560 + 150 * row, 8)
+        fill_comb(page, digits[8 * row : 8 * row + 8][::-1], 100, 560 + 150 * row)
+    return page
+
+
+def test_print_standing_upright_keeps_a_page_from_being_turned_by_its_digits(models, mnist):
+    # Without print, digits written upside down turn the page; upright print outvotes them.
+    bare = read_page(_turned_handwriting(mnist, with_print=False), models)
+    assert abs(bare.angle - 180) < 5
+    printed = read_page(_turned_handwriting(mnist, with_print=True), models)
+    assert abs(printed.angle) < 5
