@@ -48,7 +48,16 @@ class TextOrientation:
     @property
     def upright(self) -> bool:
         """Enough print, clearly standing the right way up."""
-        return self.lines >= _MIN_LINES and self.mass >= _MIN_MASS and self.balance >= _UPRIGHT_BALANCE
+        return self._enough and self.balance >= _UPRIGHT_BALANCE
+
+    @property
+    def upside_down(self) -> bool:
+        """Enough print, clearly standing upside down."""
+        return self._enough and self.balance <= -_UPRIGHT_BALANCE
+
+    @property
+    def _enough(self) -> bool:
+        return self.lines >= _MIN_LINES and self.mass >= _MIN_MASS
 
 
 def text_orientation(ink: np.ndarray) -> TextOrientation:
@@ -60,10 +69,10 @@ def text_orientation(ink: np.ndarray) -> TextOrientation:
     """
     if ink.ndim != 2 or ink.dtype != np.uint8:
         raise ValueError(f"ink must be (H, W) uint8, got {ink.shape} {ink.dtype}")
-    chars = _character_mask(ink)
+    chars, heights = _character_mask(ink)
     above = below = 0.0
     lines = 0
-    for x, y, w, h in _text_lines(chars):
+    for x, y, w, h in _text_lines(chars, heights):
         profile = np.count_nonzero(chars[y : y + h, x : x + w], axis=1).astype(np.float64)
         split = ascender_split(profile)
         if split is None:
@@ -86,18 +95,18 @@ def ascender_split(profile: np.ndarray) -> tuple[float, float] | None:
     return float(profile[:top].sum()), float(profile[bottom + 1 :].sum())
 
 
-def _character_mask(ink: np.ndarray) -> np.ndarray:
-    """The ink of components the size and shape of printed characters (rules, boxes and big marks left out)."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+def _character_mask(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ink of components the size and shape of printed characters (rules, boxes and big marks
+    left out), and those components' heights."""
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
     h, w = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
     keep = (h >= _CHAR_HEIGHT[0]) & (h <= _CHAR_HEIGHT[1]) & (w <= _CHAR_ASPECT * h)
     keep[0] = False
-    return keep[labels].view(np.uint8) * np.uint8(255)
+    return keep[labels].view(np.uint8) * np.uint8(255), h[keep]
 
 
-def _text_lines(chars: np.ndarray) -> list[Box]:
-    """Boxes of the runs of characters that line up into lines of text."""
-    heights = cv2.connectedComponentsWithStats(chars, connectivity=8)[2][1:, cv2.CC_STAT_HEIGHT]
+def _text_lines(chars: np.ndarray, heights: np.ndarray) -> list[Box]:
+    """Boxes of the runs of characters (of these heights) that line up into lines of text."""
     if heights.size < 10:
         return []
     reach = max(3, int(_WORD_GAP * np.median(heights)))

@@ -63,6 +63,11 @@ _EDGE_BAND = 0.03
 _TURN_DOUBT = 0.12
 _TURN_MIN_DIGITS = 12
 _TURN_PART = 0.7
+# With fewer digits or less doubt than that, or digits that do not read that much better turned,
+# the page's print decides (:mod:`ocr.orientation`): from this many digits and this share of them
+# in doubt, a page whose print stands upside down is read turned if its digits read no worse so.
+_PRINT_TURN_MIN_DIGITS = 4
+_PRINT_TURN_DOUBT = 0.08
 # Widest a mark in a line of free writing may be, against its height, and still pass for one
 # digit: on calibration pages drawn from the validation digits (150 forms, 100 cheques, 60
 # photos) no correctly read line field had a mark over 1.79 (two photos had 1.79); the two
@@ -272,13 +277,7 @@ def _read_page(
     batch, index = digit_batch(segments)
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
-    # Printed text standing the right way up outvotes digits that read better turned: a page of a
-    # few hard-to-read digits can read surer upside down by chance.
-    if (
-        turn_check
-        and reads_better_turned(segments, batch, index, decisions, models, clock)
-        and not text_orientation(clean.ink).upright
-    ):
+    if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock, clean.ink):
         turned = _read_page(cv2.rotate(gray, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
         # registers turned too.
@@ -505,10 +504,12 @@ def reads_better_turned(
     decisions: Decisions | None,
     models: Models,
     clock: _Clock,
+    ink: np.ndarray,
 ) -> bool:
-    """Whether the page's digits are mostly in doubt and far surer turned by 180 degrees (a page upside down).
+    """Whether the page is upside down, by its digits and by its print (``ink``, the page's ink mask).
 
-    Only the digits as segmented count (not the pieces of split
+    The digits' own vote: many of them in doubt, and far surer turned by 180
+    degrees.  Only the digits as segmented count (not the pieces of split
     alternatives); their normalised crops are turned as they are.  The
     turned crops are first read without the CNN's second look: where no
     more of them are sure than of the page as it stands, the page is
@@ -517,15 +518,23 @@ def reads_better_turned(
     when upright (24 forms, 66 cheques; 58 of the 200 benchmark forms:
     1.6 times or more), 0-0.67 times when upside down (120 pages), and the
     second look never moved a page across :data:`_TURN_PART`.
+
+    The print's say (:func:`ocr.orientation.text_orientation`): print standing
+    upright overrules the digits' vote, since a page of a few hard-to-read
+    digits can read surer turned by chance; print standing upside down turns
+    a page whose digits are too few or too sure to vote, or not sure enough
+    turned, as long as they read no worse turned.  It is measured only on pages
+    whose digits are in some doubt, once they have not refused the turn.
     """
     if batch is None or decisions is None:
         return False
     rows = [index[id(seg)] for segs in segments for seg in segs if seg.is_digit and id(seg) in index]
-    if len(rows) < _TURN_MIN_DIGITS:
+    if len(rows) < _PRINT_TURN_MIN_DIGITS:
         return False
     doubt = _share_in_doubt(decisions, rows)
-    if doubt < _TURN_DOUBT:
+    if doubt < _PRINT_TURN_DOUBT:
         return False
+    digits_vote = len(rows) >= _TURN_MIN_DIGITS and doubt >= _TURN_DOUBT
     turned = np.ascontiguousarray(batch[rows][:, ::-1, ::-1])
     _, cnn_probs = models.cnn.predict_single_look(turned)
     clock.lap("cnn")
@@ -534,9 +543,14 @@ def reads_better_turned(
     rule = models.rule.for_pages()
     if _share_in_doubt(decide(cnn_probs, svm_probs, rule)) > doubt:
         return False
-    _, cnn_probs = models.cnn.look_again(turned, cnn_probs)
-    clock.lap("cnn")
-    return _share_in_doubt(decide(cnn_probs, svm_probs, rule)) <= _TURN_PART * doubt
+    digits_turn = False
+    if digits_vote:
+        _, cnn_probs = models.cnn.look_again(turned, cnn_probs)
+        clock.lap("cnn")
+        digits_turn = _share_in_doubt(decide(cnn_probs, svm_probs, rule)) <= _TURN_PART * doubt
+    text = text_orientation(ink)
+    clock.lap("fields")  # the print is a part of the page's layout
+    return not text.upright if digits_turn else text.upside_down
 
 
 def _share_in_doubt(decisions: Decisions, rows: list[int] | None = None) -> float:

@@ -72,3 +72,28 @@ def test_print_standing_upright_keeps_a_page_from_being_turned_by_its_digits(mod
     assert abs(bare.angle - 180) < 5
     printed = read_page(_turned_handwriting(mnist, with_print=True), models)
     assert abs(printed.angle) < 5
+
+
+_SIX = (0, 1, 2, 3, 4, 7)
+
+
+def _short_form(mnist, with_print: bool) -> np.ndarray:
+    """A form with one comb of six digits, too few for the digits alone to tell which way up it is."""
+    page = blank()
+    if with_print:
+        _print(page)
+    draw_comb(page, 100, 600, 6)
+    fill_comb(page, [mnist.x_test[i] for i in _SIX], 100, 600)
+    return page
+
+
+def test_print_standing_upside_down_turns_a_page_of_too_few_digits_to_tell(models, mnist):
+    value = "".join(str(mnist.y_test[i]) for i in _SIX)
+    upright = read_page(_short_form(mnist, with_print=True), models)
+    assert abs(upright.angle) < 5 and [f.value for f in upright.fields] == [value]
+    turned = read_page(cv2.rotate(_short_form(mnist, with_print=True), cv2.ROTATE_180), models)
+    assert abs(turned.angle - 180) < 5
+    assert [f.value for f in turned.fields] == [value]
+    # Without print, six digits are too few to turn the page: it is read as it came.
+    bare = read_page(cv2.rotate(_short_form(mnist, with_print=False), cv2.ROTATE_180), models)
+    assert abs(bare.angle) < 5
