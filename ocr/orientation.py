@@ -69,6 +69,8 @@ def text_orientation(ink: np.ndarray) -> TextOrientation:
     """
     if ink.ndim != 2 or ink.dtype != np.uint8:
         raise ValueError(f"ink must be (H, W) uint8, got {ink.shape} {ink.dtype}")
+    if ink.size == 0:  # OpenCV's labelling crashes on an empty image
+        return TextOrientation(0.0, 0, 0.0)
     chars, heights = _character_mask(ink)
     above = below = 0.0
     lines = 0

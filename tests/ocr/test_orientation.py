@@ -40,8 +40,9 @@ def test_too_little_print_gives_no_verdict():
     page = blank()
     _print(page, LINES[:1])
     assert not text_orientation(clean_page(page, deskew=False).ink).upright
-    empty = text_orientation(np.zeros((900, 1200), np.uint8))
-    assert (empty.lines, empty.mass, empty.upright) == (0, 0.0, False)
+    for shape in ((900, 1200), (0, 0), (3, 4000)):
+        empty = text_orientation(np.zeros(shape, np.uint8))
+        assert (empty.lines, empty.mass, empty.upright, empty.upside_down) == (0, 0.0, False, False)
     with pytest.raises(ValueError, match="uint8"):
         text_orientation(np.zeros((10, 10), np.float32))
 
