@@ -24,6 +24,8 @@ MIN_SCORE = 0.6
 MAX_SHIFT = 80  # px, beyond the +-60 px the reader promises
 MAX_ROTATION = 3.5  # degrees
 MAX_SCALE_CHANGE = 0.06
+# Leading shifts of the translation vote that are each refined and scored.
+_SHIFT_CANDIDATES = 4
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,20 @@ def register_rects(rects: list[Rect], template: Template, page_size: tuple[int, 
     t_sizes = np.array([(b[2], b[3]) for b in expected], np.float64) * s0
     d_centres = np.array([_centre(r.outer) for r in rects])
     d_sizes = np.array([(r.outer[2], r.outer[3]) for r in rects], np.float64)
-    shift = _vote_translation(t_centres, t_sizes, d_centres, d_sizes)
-    if shift is None:
-        return Registration(identity, 0.0, 0, len(expected))
-    matrix = np.float64([[s0, 0, shift[0]], [0, s0, shift[1]]])
+    best = Registration(identity, 0.0, 0, len(expected))
+    # The vote's winner is not always right: a row of combs lines up as well shifted by a cell
+    # where the scan is a little smaller than the template.  Each of the leading shifts is refined
+    # and scored on all the boxes; the one that matches most wins (the vote's order breaks ties).
+    for shift in _vote_translations(t_centres, t_sizes, d_centres, d_sizes):
+        matrix = _refine(expected, rects, np.float64([[s0, 0, shift[0]], [0, s0, shift[1]]]), s0)
+        matched = len(_match(expected, rects, matrix))
+        if matched > best.matched:
+            best = Registration(matrix, matched / len(expected), matched, len(expected))
+    return best
+
+
+def _refine(expected: list[Box], rects: list[Rect], matrix: np.ndarray, s0: float) -> np.ndarray:
+    """A similarity transform fitted by RANSAC on the box centres ``matrix`` pairs up, three times over."""
     for _ in range(3):
         pairs = _match(expected, rects, matrix)
         if len(pairs) < 2:
@@ -94,30 +106,38 @@ def register_rects(rects: list[Rect], template: Template, page_size: tuple[int, 
         if refined is None or not _plausible(refined, s0):
             break
         matrix = refined.astype(np.float64)
-    matched = len(_match(expected, rects, matrix))
-    return Registration(matrix, matched / len(expected), matched, len(expected))
+    return matrix
 
 
 def _centre(box: Box) -> tuple[float, float]:
     return (box[0] + box[2] / 2, box[1] + box[3] / 2)
 
 
-def _vote_translation(t_centres, t_sizes, d_centres, d_sizes) -> tuple[float, float] | None:
-    """The shift that lines up the most template boxes with found boxes of similar size."""
+def _vote_translations(t_centres, t_sizes, d_centres, d_sizes, count: int = _SHIFT_CANDIDATES) -> list:
+    """The shifts that line up the most template boxes with found boxes of similar size, best first.
+
+    Each is the mean of a cluster of pairwise shifts agreeing within 6 px; clusters whose centre
+    lies within 6 px of a better one's are the same shift and are skipped.
+    """
     ratio_ok = (np.abs(d_sizes[None, :, 0] / t_sizes[:, None, 0] - 1) < 0.15) & (
         np.abs(d_sizes[None, :, 1] / t_sizes[:, None, 1] - 1) < 0.15
     )
     ti, di = np.nonzero(ratio_ok)
     if ti.size == 0:
-        return None
+        return []
     shifts = d_centres[di] - t_centres[ti]
     shifts = shifts[np.all(np.abs(shifts) <= MAX_SHIFT * max(1.0, t_sizes.mean() / 40), axis=1)]
     if len(shifts) == 0:
-        return None
-    # Count, for each candidate shift, the candidates that agree within 6 px; keep the mean of the best cluster.
+        return []
     close = np.all(np.abs(shifts[:, None, :] - shifts[None, :, :]) <= 6, axis=2)
-    best = int(np.argmax(close.sum(axis=1)))
-    return tuple(shifts[close[best]].mean(axis=0))
+    chosen: list[np.ndarray] = []
+    for k in np.argsort(-close.sum(axis=1), kind="stable"):
+        centre = shifts[close[k]].mean(axis=0)
+        if all(np.any(np.abs(centre - c) > 6) for c in chosen):
+            chosen.append(centre)
+            if len(chosen) == count:
+                break
+    return [tuple(c) for c in chosen]
 
 
 def _match(expected: list[Box], rects: list[Rect], matrix: np.ndarray) -> list[tuple[int, int]]:

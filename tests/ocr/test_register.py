@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from ocr.cleanup import clean_page
+from ocr.fields import Rect
 from ocr.geometry import box_iou, transform_box
-from ocr.register import draft_template, register, template_regions
+from ocr.register import draft_template, expected_boxes, register, register_rects, template_regions
 from ocr.template import Template, TemplateField
 from tests.ocr.drawing import blank, draw_comb
 
@@ -56,6 +57,36 @@ def test_registration_finds_the_transform(degrees, shift, scale):
         expected = transform_box(f.bbox, to_clean[:2])
         assert box_iou(regions[f.name].bbox, expected) > 0.8, f.name
     assert len(regions["date"].cells) == 8 and len(regions["phone"].cells) == 10
+
+
+SURVEY = Template(
+    name="survey",
+    size=(1240, 1754),
+    fields=(
+        TemplateField("respondent_id", "comb", (110, 440, 300, 58), cells=6),
+        TemplateField("survey_date", "comb", (660, 440, 400, 50), cells=8),
+        TemplateField("postcode", "comb", (110, 610, 214, 52), cells=4),
+        TemplateField("household_size", "box", (660, 600, 130, 72)),
+        TemplateField("satisfaction", "comb", (110, 1010, 108, 56), cells=2),
+        TemplateField("year_of_birth", "box", (760, 1000, 200, 70)),
+    ),
+)
+
+
+@pytest.mark.parametrize(("degrees", "shift", "scale"), [(-2, (0, 0), 1.05), (2, (40, -40), 1.05), (2, (1, 40), 1.05)])
+def test_combs_are_not_registered_a_cell_out(degrees, shift, scale):
+    # Scaled by 5%, rows of combs line up about as well one cell to the side as where they are,
+    # and the translation vote alone picked the wrong one (a score of 0.77, every comb read a cell out).
+    matrix = cv2.getRotationMatrix2D((SURVEY.size[0] / 2, SURVEY.size[1] / 2), degrees, scale)
+    matrix[:, 2] += shift
+    rects = []
+    for _, _, box in expected_boxes(SURVEY):
+        x, y, w, h = transform_box(box, matrix)
+        rects.append(Rect((x, y, w, h), (x + 2, y + 2, w - 4, h - 4)))
+    registration = register_rects(rects, SURVEY, SURVEY.size)
+    assert registration.score == 1.0
+    for (_, _, box), rect in zip(expected_boxes(SURVEY), rects, strict=True):
+        assert box_iou(transform_box(box, registration.matrix), rect.outer) > 0.8
 
 
 def test_a_page_of_another_form_does_not_register():
