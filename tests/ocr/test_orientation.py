@@ -78,23 +78,25 @@ def test_print_standing_upright_keeps_a_page_from_being_turned_by_its_digits(mod
 _SIX = (0, 1, 2, 3, 4, 7)
 
 
-def _short_form(mnist, with_print: bool) -> np.ndarray:
+def _short_form(mnist, lines: tuple[str, ...]) -> np.ndarray:
     """A form with one comb of six digits, too few for the digits alone to tell which way up it is."""
     page = blank()
-    if with_print:
-        _print(page)
+    _print(page, lines)
     draw_comb(page, 100, 600, 6)
     fill_comb(page, [mnist.x_test[i] for i in _SIX], 100, 600)
     return page
 
 
-def test_print_standing_upside_down_turns_a_page_of_too_few_digits_to_tell(models, mnist):
+# A form's worth of print, and less (eight lines: too little to overrule the digits, enough to
+# turn a page they consent to, as a cheque's few labels).
+@pytest.mark.parametrize("lines", [LINES * 2, LINES], ids=["form", "labels"])
+def test_print_standing_upside_down_turns_a_page_of_too_few_digits_to_tell(models, mnist, lines):
     value = "".join(str(mnist.y_test[i]) for i in _SIX)
-    upright = read_page(_short_form(mnist, with_print=True), models)
+    upright = read_page(_short_form(mnist, lines), models)
     assert abs(upright.angle) < 5 and [f.value for f in upright.fields] == [value]
-    turned = read_page(cv2.rotate(_short_form(mnist, with_print=True), cv2.ROTATE_180), models)
+    turned = read_page(cv2.rotate(_short_form(mnist, lines), cv2.ROTATE_180), models)
     assert abs(turned.angle - 180) < 5
     assert [f.value for f in turned.fields] == [value]
     # Without print, six digits are too few to turn the page: it is read as it came.
-    bare = read_page(cv2.rotate(_short_form(mnist, with_print=False), cv2.ROTATE_180), models)
+    bare = read_page(cv2.rotate(_short_form(mnist, ()), cv2.ROTATE_180), models)
     assert abs(bare.angle) < 5
