@@ -290,8 +290,9 @@ def plan_characters(
     groups = _merge_flat_fragments(groups, boxes, digit_height)
     baseline = median([boxes[g[0]][1] + boxes[g[0]][3] for g in groups])
     top = median([boxes[g[0]][1] for g in groups])
-    dots = dotted_rule_marks([b for b, s in zip(boxes, small, strict=True) if s], digit_height)
-    rule = {i for i, dot in zip((i for i, s in enumerate(small) if s), dots, strict=True) if dot}
+    marks = [i for i, s in enumerate(small) if s]
+    dots = dotted_rule_marks([boxes[i] for i in marks], digit_height)
+    rule = {i for i, dot in zip(marks, dots, strict=True) if dot}
     separators = []
     for i, s in enumerate(small):
         if not s or i in rule:
