@@ -15,6 +15,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
@@ -158,7 +159,7 @@ def _load_raster(data: bytes, name: str, kind: str, max_pixels: int, max_pages: 
                             f"{name}: more than {max_pages} pages; split the file into parts of at most {max_pages}"
                         )
                     _check_size(frame.size, max_pixels, name, number)
-                    pages.append(Page(number, _to_gray(frame), _dpi_of(frame)))
+                    pages.append(Page(number, *_square_pixels(_to_gray(frame), frame, max_pixels, name, number)))
             finally:
                 Image.MAX_IMAGE_PIXELS = previous
     except UnreadableScanError:
@@ -211,6 +212,42 @@ def _to_gray(frame: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", frame.size, (255, 255, 255, 255))
         frame = Image.alpha_composite(background, frame.convert("RGBA"))
     return np.asarray(frame.convert("L"), dtype=np.uint8).copy()
+
+
+# Pixels whose two resolutions differ by more than this share are resampled square; by more
+# than this factor, the file's resolution is taken for wrong and left out.
+_SQUARE_TOLERANCE = 0.02
+_MAX_PIXEL_ASPECT = 4.0
+
+
+def _square_pixels(
+    gray: np.ndarray, frame: Image.Image, max_pixels: int, name: str, number: int
+) -> tuple[np.ndarray, float | None]:
+    """The page (``gray``, decoded from ``frame``) with square pixels, and its resolution.
+
+    A fax in its standard mode is 204 x 98 dpi: read as stored, its digits come out half
+    their height and its boxes half as tall as wide.  Such a page is stretched along its
+    coarser axis to the finer resolution, which becomes the page's.
+    """
+    dpi = frame.info.get("dpi")
+    try:
+        x_dpi, y_dpi = float(dpi[0]), float(dpi[1])
+    except (TypeError, ValueError, IndexError):
+        return gray, _dpi_of(frame)
+    if x_dpi <= 1 or y_dpi <= 1 or abs(x_dpi - y_dpi) <= _SQUARE_TOLERANCE * max(x_dpi, y_dpi):
+        return gray, _dpi_of(frame)
+    finer = max(x_dpi, y_dpi)
+    if finer / min(x_dpi, y_dpi) > _MAX_PIXEL_ASPECT:
+        return gray, None
+    if frame.getexif().get(_EXIF_ORIENTATION) in (5, 6, 7, 8):  # turned a quarter by _to_gray
+        x_dpi, y_dpi = y_dpi, x_dpi
+    height, width = gray.shape
+    size = (max(1, round(width * finer / x_dpi)), max(1, round(height * finer / y_dpi)))
+    _check_size(size, max_pixels, name, number)
+    return cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), finer
+
+
+_EXIF_ORIENTATION = 0x0112
 
 
 def _dpi_of(frame: Image.Image) -> float | None:

@@ -327,3 +327,23 @@ def test_pdf_pages_own_their_pixels_and_leave_no_pdfium_bitmap_open(tmp_path):
     assert run.stdout.strip() == "2"
     # Nor a warning when closing the bitmaps (pypdfium2 warns unless told the buffer is unused).
     assert run.stderr == "", run.stderr
+
+
+def test_a_fax_with_pixels_twice_as_tall_as_wide_is_read_with_square_pixels():
+    # A fax in standard mode: 200 dpi across, 100 down; every second row of a 200-dpi page.
+    page = _page(300, 200)
+    fax = Image.fromarray(page[::2]).convert("1")
+    buf = io.BytesIO()
+    fax.save(buf, format="TIFF", compression="group4", dpi=(200, 100))
+    loaded = load_pages(buf.getvalue())[0]
+    assert loaded.image.shape == page.shape
+    assert loaded.dpi == pytest.approx(200)
+    assert np.abs(loaded.image.astype(int) - page).mean() < 12
+
+
+def test_square_pixels_and_implausible_resolutions_are_left_as_they_are():
+    page = _page(300, 200)
+    square = load_pages(_encode(page, "PNG", dpi=(300, 301)))[0]
+    assert square.image.shape == page.shape and square.dpi == pytest.approx(300, abs=1)
+    wrong = load_pages(_encode(page, "TIFF", dpi=(600, 72)))[0]
+    assert wrong.image.shape == page.shape and wrong.dpi is None
