@@ -2,6 +2,8 @@
 
     python bench/variants.py SRC DST --turn 180|90|270
     python bench/variants.py SRC DST --scale 2 [--dpi 300]
+    python bench/variants.py SRC DST --fax [--dither]
+    python bench/variants.py SRC DST --dither
 
 SRC is a directory written by ``digitflow samples``.  Each scan's first page
 is written to DST as a PNG with its ground truth JSON beside it, boxes mapped
@@ -11,7 +13,14 @@ the same way, and the layouts' templates copied, so that ``digitflow evaluate
 * ``--turn``: the page turned clockwise by 90, 180 or 270 degrees (fed upside
   down or on its side);
 * ``--scale``: the page resized by the factor (cubic up, area down); the PNG
-  states ``--dpi`` if given, else no resolution at all (a file stripped of it).
+  states ``--dpi`` if given, else no resolution at all (a file stripped of it);
+* ``--fax``: the page as a fax in standard mode sends it: resampled to 204 dpi
+  across and 98 down, black and white at Otsu's threshold, a group-4 TIFF that
+  states both resolutions (the truth's boxes are those of the page made square
+  at 204 dpi, as the loader reads it);
+* ``--dither``: black and white by Floyd-Steinberg dithering instead of a
+  threshold, as a scanner's black-and-white mode draws gray (alone: the page at
+  its own resolution as a group-4 TIFF).
 """
 
 from __future__ import annotations
@@ -45,6 +54,35 @@ def turned_box(box: list[int], degrees: int, height: int, width: int) -> list[in
     return [y, width - x - w, h, w]
 
 
+FAX_DPI = (204, 98)
+
+
+def write_bilevel_variant(scan: Path, truth: dict, out: Path, fax: bool, dither: bool) -> None:
+    """The first page of ``scan`` as a group-4 TIFF: sent as a fax (``fax``) and/or dithered (``dither``)."""
+    source_dpi = float(truth.get("dpi") or DEFAULT_PDF_DPI)
+    page = load_pages(scan, pdf_dpi=round(source_dpi))[0].image
+    height, width = page.shape
+    dpi = FAX_DPI if fax else (round(source_dpi), round(source_dpi))
+    if fax:
+        size = (round(width * dpi[0] / source_dpi), round(height * dpi[1] / source_dpi))
+        page = cv2.resize(page, size, interpolation=cv2.INTER_AREA)
+    if dither:
+        bilevel = Image.fromarray(page).convert("1")  # Floyd-Steinberg
+    else:
+        threshold, _ = cv2.threshold(page, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+        bilevel = Image.fromarray(np.where(page > threshold, 255, 0).astype(np.uint8)).convert("1")
+    name = scan.stem + ".tif"
+    bilevel.save(out / name, "TIFF", compression="group4", dpi=dpi)
+    factor = dpi[0] / source_dpi  # read with square pixels at the finer resolution
+    first = truth["pages"][0]
+    for field in first["fields"]:
+        field["bbox"] = [round(v * factor) for v in field["bbox"]]
+        for digit in field["digits"]:
+            digit["bbox"] = [round(v * factor) for v in digit["bbox"]]
+    variant = {**truth, "file": name, "dpi": dpi[0], "pages": [first]}
+    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+
+
 def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
     page = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))[0].image
     height, width = page.shape
@@ -75,17 +113,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path)
-    change = parser.add_mutually_exclusive_group(required=True)
+    change = parser.add_mutually_exclusive_group()
     change.add_argument("--turn", type=int, choices=sorted(_TURNS))
     change.add_argument("--scale", type=float)
+    change.add_argument("--fax", action="store_true", help="sent as a fax in standard mode (204 x 98 dpi)")
     parser.add_argument("--dpi", type=int, help="with --scale: the resolution the PNG states (default: none)")
+    parser.add_argument("--dither", action="store_true", help="black and white by dithering (alone or with --fax)")
     args = parser.parse_args()
     if args.scale is not None and args.scale <= 0:
         parser.error("--scale must be positive")
+    if args.dither and (args.turn or args.scale is not None):
+        parser.error("--dither goes alone or with --fax")
+    if not (args.turn or args.scale is not None or args.fax or args.dither):
+        parser.error("one of --turn, --scale, --fax, --dither is required")
     args.dst.mkdir(parents=True, exist_ok=True)
     pairs = find_samples(args.src)
     for scan, truth_path in pairs:
-        write_variant(scan, json.loads(truth_path.read_text()), args.dst, args.turn, args.scale or 1.0, args.dpi)
+        truth = json.loads(truth_path.read_text())
+        if args.fax or args.dither:
+            write_bilevel_variant(scan, truth, args.dst, args.fax, args.dither)
+        else:
+            write_variant(scan, truth, args.dst, args.turn, args.scale or 1.0, args.dpi)
     if (args.src / "templates").is_dir():
         shutil.copytree(args.src / "templates", args.dst / "templates", dirs_exist_ok=True)
     print(f"{len(pairs)} scans written to {args.dst}")

@@ -70,6 +70,13 @@ class EncryptedPdfError(UnreadableScanError):
     reason = "encrypted PDF"
 
 
+class PageTooBusyError(DigitflowError):
+    """A page holds far more box-like shapes than any form (graph paper, a halftone screen, noise)."""
+
+    exit_code = 6
+    reason = "too many boxes"
+
+
 class TemplateError(DigitflowError):
     """A form template is malformed, or a page cannot be registered onto it."""
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocr.errors import PageTooBusyError
 from ocr.geometry import (
     Box,
     Components,
@@ -546,7 +547,18 @@ def find_rects(rules: list[Rule], v_mask: np.ndarray, min_height: int = 18, max_
             inner = (left[1] + 1, inner_y0, right[0] - left[1] - 1, inner_y1 - inner_y0)
             if inner[2] > 4 and inner[3] > 4:
                 rects.append(Rect(outer, inner))
+    if len(rects) > MAX_RECTS:
+        raise PageTooBusyError(
+            f"the page holds {len(rects)} box-like shapes, over the {MAX_RECTS} a form is read with "
+            "(graph paper, a halftone screen or noise)"
+        )
     return _drop_nested(rects)
+
+
+# The most box-like shapes a page may hold.  Boxes are compared pair by pair, in arrays of
+# about 150 bytes a pair (a dithered fax once made 36,460, and asked for 40 GiB); a form has
+# some hundreds (the most on the sample and benchmark pages: see the test).
+MAX_RECTS = 1000
 
 
 def closed_bands(rules: list[Rule], sums: np.ndarray, min_height: int, max_height: int) -> list[tuple[int, int]]:

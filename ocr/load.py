@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from ocr.cleanup import WORKING_DPI, working_scale
+from ocr.cleanup import WORKING_DPI, descreen, working_scale
 from ocr.errors import (
     CorruptScanError,
     EmptyScanError,
@@ -244,7 +244,9 @@ def _square_pixels(
     height, width = gray.shape
     size = (max(1, round(width * finer / x_dpi)), max(1, round(height * finer / y_dpi)))
     _check_size(size, max_pixels, name, number)
-    return cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR), finer
+    # Dots of a dithered fax are averaged back into gray before its rows are stretched apart
+    # (once stretched it is no longer bilevel, and cleanup would not know it for dithered).
+    return cv2.resize(descreen(gray), size, interpolation=cv2.INTER_LINEAR), finer
 
 
 _EXIF_ORIENTATION = 0x0112

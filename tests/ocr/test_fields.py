@@ -6,6 +6,7 @@ import pytest
 
 from ocr.cleanup import (
     clean_page,
+    descreen,
     estimate_skew,
     fit_segment_angle,
     noise_level,
@@ -116,6 +117,23 @@ def test_only_noisy_pages_are_smoothed():
     # The same noise on a page shrunk to a quarter of its pixels averages out: left as it is.
     faint = np.clip(page + np.random.default_rng(0).normal(0, 12, page.shape), 0, 255).astype(np.uint8)
     assert smooth_noise(faint, scale=0.5) is faint
+
+
+def test_only_dithered_bilevel_pages_are_averaged_back_into_gray():
+    from PIL import Image
+
+    page = _printed_page()
+    tinted = (page.astype(np.float32) * 0.9).astype(np.uint8)  # paper at 183
+    dithered = np.asarray(Image.fromarray(tinted).convert("1").convert("L"))
+    thresholded = np.where(tinted < 128, 0, 255).astype(np.uint8)
+    assert descreen(page) is page  # gray
+    assert descreen(thresholded) is thresholded  # bilevel, but no dots
+    gray = descreen(dithered)
+    paper = (slice(900, 1150), slice(100, 800))
+    assert dithered[paper].std() > 60 and gray[paper].std() < 0.5 * dithered[paper].std()
+    assert abs(float(gray[paper].mean()) - float(tinted[paper].mean())) < 10
+    assert gray[700:703, 100:700].mean() < 100  # the box's rule stays dark
+    assert descreen(np.zeros((0, 0), np.uint8)).size == 0
 
 
 def test_comb_with_empty_cells_and_a_box(mnist):

@@ -237,6 +237,25 @@ def test_a_fax_of_a_form_is_read_like_the_form(models, mnist, tmp_path):
     assert sum(f.value in values for f in original.fields) >= len(original.fields) - 1
 
 
+def test_a_dithered_black_and_white_scan_is_read_like_the_form(models, mnist, tmp_path):
+    # A scanner's black-and-white mode that dithers: the tinted paper becomes a field of dots
+    # and the strokes' soft edges ragged.  Read as it came, fields were lost and misread.
+    from PIL import Image
+
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    dithered = np.asarray(Image.fromarray(page).convert("1").convert("L"))  # Floyd-Steinberg
+    assert set(np.unique(dithered)) == {0, 255}
+    original = read_page(page, models, dpi=150)
+    received = read_page(dithered, models, dpi=150)
+    assert len(original.fields) >= 6
+    values = [f.value for f in received.fields]
+    assert sum(f.value in values for f in original.fields) >= len(original.fields) - 1
+    assert len(received.fields) <= len(original.fields) + 1
+
+
 def test_a_faint_scan_is_read_like_a_dark_one(models, mnist, tmp_path):
     # Ink at a third of its contrast (a light pen, a scanner set light): Otsu puts the threshold
     # above 200, and every stroke lighter than it would be lost.
@@ -641,3 +660,17 @@ def test_faint_writing_is_looked_for_only_inside_the_page():
     beyond = FieldRegion("box", (400, 0, 50, 50), ((402, 2, 46, 46),))
     out, faint = with_faint_writing(flat, ink, [beyond], lines, lines)
     assert faint == set() and out is ink
+
+
+def test_a_page_of_small_boxes_by_the_thousand_fails_clearly_instead_of_filling_memory(models):
+    # Boxes are compared pair by pair: a dithered fax read as dots made 36,460 of them, and
+    # the comparison asked for 40 GiB.  Here 1,961 boxes, 30 pixels apart.
+    from ocr.errors import PageTooBusyError
+    from ocr.fields import MAX_RECTS
+
+    page = blank()
+    for x in range(40, page.shape[1] - 60, 30):
+        for y in range(40, page.shape[0] - 60, 30):
+            cv2.rectangle(page, (x, y), (x + 22, y + 22), 0, 2)
+    with pytest.raises(PageTooBusyError, match=f"over the {MAX_RECTS} a form is read with"):
+        read_page(page, models, dpi=150)
