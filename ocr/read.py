@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ocr.classifiers import Models
-from ocr.cleanup import CleanPage, clean_page, working_scale
+from ocr.cleanup import CleanPage, clean_page, is_scan, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import (
@@ -250,7 +250,7 @@ def _read_page(
     """:func:`read_page` of the page the way up it came (or, after the upside-down check, turned by
     180 degrees); ``turn_check`` here is that check and the ``sideways`` flag, not the quarter turns."""
     clock = _Clock(timings)
-    clean = clean_page(gray, scale=working_scale(dpi, gray.shape))
+    clean = clean_page(gray, scale=working_scale(dpi, gray.shape), sharpen=is_scan(dpi, gray.shape))
     clock.lap("cleanup")
     paper = paper_blocks(clean.ink)  # where the page is paper: for the hairlines and, in auto mode, field finding
     h_mask, v_mask = line_masks_with_hairlines(clean.ink, clean.fine, paper)

@@ -5,12 +5,14 @@ import numpy as np
 import pytest
 
 from ocr.cleanup import (
+    blur_sigma,
     clean_page,
     descreen,
     estimate_skew,
     fit_segment_angle,
     noise_level,
     normalize_illumination,
+    sharpen_blur,
     smooth_noise,
     working_scale,
 )
@@ -117,6 +119,25 @@ def test_only_noisy_pages_are_smoothed():
     # The same noise on a page shrunk to a quarter of its pixels averages out: left as it is.
     faint = np.clip(page + np.random.default_rng(0).normal(0, 12, page.shape), 0, 255).astype(np.uint8)
     assert smooth_noise(faint, scale=0.5) is faint
+
+
+@pytest.mark.parametrize("sigma", [1.5, 2.0, 2.5])
+def test_blur_is_measured_on_the_sharpest_edges(sigma):
+    assert blur_sigma(normalize_illumination(_printed_page())) < 1.0
+    blurred = normalize_illumination(cv2.GaussianBlur(_printed_page(), (0, 0), sigma))
+    assert 0.75 * sigma < blur_sigma(blurred) < 1.1 * sigma
+    assert blur_sigma(np.zeros((2, 2), np.uint8)) == 0.0
+
+
+@pytest.mark.parametrize("sigma", [2.0, 2.5])
+def test_only_a_blurred_page_is_sharpened(sigma):
+    sharp = normalize_illumination(_printed_page())
+    assert sharpen_blur(sharp) is sharp
+    blurred = normalize_illumination(cv2.GaussianBlur(_printed_page(), (0, 0), sigma))
+    measured = blur_sigma(blurred)
+    sharpened = sharpen_blur(blurred)
+    assert blur_sigma(sharpened) < 0.75 * measured
+    assert sharpened[700:703, 100:700].mean() < blurred[700:703, 100:700].mean()  # the box's rule darker
 
 
 def test_only_dithered_bilevel_pages_are_averaged_back_into_gray():

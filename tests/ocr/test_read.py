@@ -256,6 +256,33 @@ def test_a_dithered_black_and_white_scan_is_read_like_the_form(models, mnist, tm
     assert len(received.fields) <= len(original.fields) + 1
 
 
+def test_a_blurred_scan_is_read_like_a_sharp_one_and_a_photo_is_not_sharpened(models, mnist, tmp_path, monkeypatch):
+    # Binarised as it came, a scan blurred by 2 pixels had its strokes swell and close (a bold 2
+    # read as an 8 at 0.99, and accepted).  A scan states its scanner's resolution; a photo
+    # does not, and its soft pen strokes are no blur to undo.
+    from ocr.samples import generate_samples
+
+    (scan,) = generate_samples(tmp_path, "forms", 1, seed=4, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    blurred = cv2.GaussianBlur(page, (0, 0), 2.0)
+    original = read_page(page, models, dpi=150)
+    received = read_page(blurred, models, dpi=150)
+    assert len(original.fields) >= 6
+    values = [f.value for f in received.fields]
+    assert sum(f.value in values for f in original.fields) >= len(original.fields) - 1
+    import ocr.cleanup
+
+    looked_at = []
+    monkeypatch.setattr(ocr.cleanup, "sharpen_blur", lambda flat: looked_at.append(flat.shape) or flat)
+    photo = blurred[:1500]  # no sheet of paper's shape
+    read_page(photo, models)  # and no resolution
+    read_page(photo, models, dpi=72)  # or a screen default
+    assert looked_at == []
+    read_page(photo, models, dpi=150)  # a scanner's
+    read_page(blurred, models)  # an A4 sheet at 150 dpi by its shape
+    assert len(looked_at) == 2
+
+
 def test_a_faint_scan_is_read_like_a_dark_one(models, mnist, tmp_path):
     # Ink at a third of its contrast (a light pen, a scanner set light): Otsu puts the threshold
     # above 200, and every stroke lighter than it would be lost.
