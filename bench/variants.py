@@ -4,6 +4,7 @@
     python bench/variants.py SRC DST --scale 2 [--dpi 300]
     python bench/variants.py SRC DST --fax [--dither]
     python bench/variants.py SRC DST --dither
+    python bench/variants.py SRC DST --blur 2
 
 SRC is a directory written by ``digitflow samples``.  Each scan's first page
 is written to DST as a PNG with its ground truth JSON beside it, boxes mapped
@@ -20,7 +21,9 @@ the same way, and the layouts' templates copied, so that ``digitflow evaluate
   at 204 dpi, as the loader reads it);
 * ``--dither``: black and white by Floyd-Steinberg dithering instead of a
   threshold, as a scanner's black-and-white mode draws gray (alone: the page at
-  its own resolution as a group-4 TIFF).
+  its own resolution as a group-4 TIFF);
+* ``--blur``: the page blurred by a Gaussian of that sigma (pixels), a PNG that
+  states the scan's resolution (a scanner out of focus).
 """
 
 from __future__ import annotations
@@ -83,6 +86,16 @@ def write_bilevel_variant(scan: Path, truth: dict, out: Path, fax: bool, dither:
     (out / (scan.stem + ".json")).write_text(json.dumps(variant))
 
 
+def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> None:
+    """The first page of ``scan`` blurred by a Gaussian of ``sigma`` pixels, at its own resolution."""
+    dpi = round(float(truth.get("dpi") or DEFAULT_PDF_DPI))
+    page = load_pages(scan, pdf_dpi=dpi)[0].image
+    name = scan.stem + ".png"
+    Image.fromarray(cv2.GaussianBlur(page, (0, 0), sigma)).save(out / name, dpi=(dpi, dpi))
+    variant = {**truth, "file": name, "dpi": dpi, "pages": truth["pages"][:1]}
+    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+
+
 def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
     page = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))[0].image
     height, width = page.shape
@@ -117,21 +130,26 @@ def main() -> None:
     change.add_argument("--turn", type=int, choices=sorted(_TURNS))
     change.add_argument("--scale", type=float)
     change.add_argument("--fax", action="store_true", help="sent as a fax in standard mode (204 x 98 dpi)")
+    change.add_argument("--blur", type=float, help="blurred by a Gaussian of this sigma (pixels)")
     parser.add_argument("--dpi", type=int, help="with --scale: the resolution the PNG states (default: none)")
     parser.add_argument("--dither", action="store_true", help="black and white by dithering (alone or with --fax)")
     args = parser.parse_args()
     if args.scale is not None and args.scale <= 0:
         parser.error("--scale must be positive")
-    if args.dither and (args.turn or args.scale is not None):
+    if args.blur is not None and args.blur <= 0:
+        parser.error("--blur must be positive")
+    if args.dither and (args.turn or args.scale is not None or args.blur is not None):
         parser.error("--dither goes alone or with --fax")
-    if not (args.turn or args.scale is not None or args.fax or args.dither):
-        parser.error("one of --turn, --scale, --fax, --dither is required")
+    if not (args.turn or args.scale is not None or args.fax or args.dither or args.blur is not None):
+        parser.error("one of --turn, --scale, --fax, --dither, --blur is required")
     args.dst.mkdir(parents=True, exist_ok=True)
     pairs = find_samples(args.src)
     for scan, truth_path in pairs:
         truth = json.loads(truth_path.read_text())
         if args.fax or args.dither:
             write_bilevel_variant(scan, truth, args.dst, args.fax, args.dither)
+        elif args.blur is not None:
+            write_blurred_variant(scan, truth, args.dst, args.blur)
         else:
             write_variant(scan, truth, args.dst, args.turn, args.scale or 1.0, args.dpi)
     if (args.src / "templates").is_dir():

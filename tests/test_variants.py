@@ -30,7 +30,8 @@ def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mn
     generate_samples(tmp_path / "src", "forms", 2, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
     from ocr.load import load_pages
 
-    for args in (["--turn", "90"], ["--scale", "2", "--dpi", "300"], ["--fax"], ["--dither"], ["--fax", "--dither"]):
+    changes = (["--turn", "90"], ["--scale", "2", "--dpi", "300"], ["--fax"], ["--dither"], ["--fax", "--dither"])
+    for args in (*changes, ["--blur", "1.5"]):
         out = tmp_path / "".join(args).strip("-")
         run = subprocess.run(
             [sys.executable, "bench/variants.py", str(tmp_path / "src"), str(out), *args],
