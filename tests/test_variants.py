@@ -47,7 +47,8 @@ def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mn
             for field in truth["pages"][0]["fields"]:
                 for digit in field["digits"]:
                     x, y, w, h = digit["bbox"]
-                    assert image[y : y + h, x : x + w].min() < 100  # the digit's ink is inside its box
+                    # The digit's ink is inside its box (blurred, a faint digit's darkest pixel is lighter).
+                    assert image[y : y + h, x : x + w].min() < (160 if "--blur" in args else 100)
 
 
 def test_unseen_layout_pages_hold_their_digits_where_the_truth_says(tmp_path):
