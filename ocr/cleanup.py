@@ -88,6 +88,62 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
     return CleanPage(flat, ink, float(angle), matrix, fine)
 
 
+# A photographed sheet is looked for on a copy this long, and taken when it covers this share
+# of the photo or more (but not all of it: a sheet filling the frame needs no rectifying).
+_SHEET_SEARCH_SIDE = 600
+_SHEET_AREA = (0.3, 0.97)
+
+
+def find_sheet(gray: np.ndarray) -> np.ndarray | None:
+    """The corners (4 x 2 float32: top left, top right, bottom right, bottom left) of a sheet of
+    paper photographed on a darker ground, or None.
+
+    The paper is the largest bright region (Otsu's threshold on a small copy), and it must be
+    a convex quadrilateral: its outline simplified to 2% of its length has four corners.
+    """
+    h, w = gray.shape
+    if min(h, w) < 32:
+        return None
+    factor = _SHEET_SEARCH_SIDE / max(h, w)
+    small = cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.GaussianBlur(small, (5, 5), 0)
+    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    outline = max(contours, key=cv2.contourArea)
+    share = cv2.contourArea(outline) / (small.shape[0] * small.shape[1])
+    if not _SHEET_AREA[0] <= share <= _SHEET_AREA[1]:
+        return None
+    corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True).reshape(-1, 2)
+    if len(corners) != 4 or not cv2.isContourConvex(corners.reshape(-1, 1, 2)):
+        return None
+    corners = corners.astype(np.float32) / factor
+    by_sum, by_diff = corners.sum(axis=1), np.diff(corners, axis=1).ravel()
+    ordered = np.array(
+        [corners[by_sum.argmin()], corners[by_diff.argmin()], corners[by_sum.argmax()], corners[by_diff.argmax()]],
+        np.float32,
+    )
+    if len({tuple(c) for c in ordered.tolist()}) != 4:
+        return None
+    return ordered
+
+
+def sheet_homography(corners: np.ndarray, size: tuple[int, int] | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+    """The 3x3 homography taking a photographed sheet's ``corners`` to an upright rectangle, and its (W, H).
+
+    ``size``: the rectangle's (W, H) (a template's page); by default the sheet's longer sides.
+    """
+    tl, tr, br, bl = corners
+    width = round(max(np.linalg.norm(tr - tl), np.linalg.norm(br - bl)))
+    height = round(max(np.linalg.norm(bl - tl), np.linalg.norm(br - tr)))
+    if size is not None:
+        width, height = size
+    target = np.float32([[0, 0], [width - 1, 0], [width - 1, height - 1], [0, height - 1]])
+    return cv2.getPerspectiveTransform(corners, target), (width, height)
+
+
 # Sheets whose shape gives a scan's resolution away when its file does not: A4 (and the
 # other ISO A sizes, which share its shape; read as A4), US Letter, Legal and Tabloid, inches.
 PAPER_SIZES = {"A4": (210 / 25.4, 297 / 25.4), "Letter": (8.5, 11.0), "Legal": (8.5, 14.0), "Tabloid": (11.0, 17.0)}

@@ -63,12 +63,20 @@ def box_iou(a: Box, b: Box) -> float:
 
 
 def transform_box(box: Box, matrix: np.ndarray) -> Box:
-    """Bounding box of ``box``'s corners mapped through a 2x3 affine ``matrix``."""
+    """Bounding box of ``box``'s corners mapped through a 2x3 affine or a 3x3 projective ``matrix``."""
     x, y, w, h = box
-    (a, b, c), (d, e, f) = np.asarray(matrix, np.float64).tolist()
-    # Plain floats: a page maps a few hundred boxes, and NumPy's per-call cost is most of the work.
-    xs = [a * px + b * py + c for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))]
-    ys = [d * px + e * py + f for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))]
+    rows = np.asarray(matrix, np.float64).tolist()
+    (a, b, c), (d, e, f) = rows[:2]
+    corners = ((x, y), (x + w, y), (x, y + h), (x + w, y + h))
+    if len(rows) == 3:  # a homography: each corner divided by its own scale
+        g, k, m = rows[2]
+        scales = [g * px + k * py + m for px, py in corners]
+        xs = [(a * px + b * py + c) / s for (px, py), s in zip(corners, scales, strict=True)]
+        ys = [(d * px + e * py + f) / s for (px, py), s in zip(corners, scales, strict=True)]
+    else:
+        # Plain floats: a page maps a few hundred boxes, and NumPy's per-call cost is most of the work.
+        xs = [a * px + b * py + c for px, py in corners]
+        ys = [d * px + e * py + f for px, py in corners]
     x0, y0 = math.floor(min(xs)), math.floor(min(ys))
     return x0, y0, math.ceil(max(xs)) - x0, math.ceil(max(ys)) - y0
 

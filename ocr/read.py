@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from ocr.classifiers import Models
-from ocr.cleanup import CleanPage, clean_page, is_scan, working_scale
+from ocr.cleanup import CleanPage, clean_page, find_sheet, is_scan, sheet_homography, working_scale
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import (
@@ -246,11 +246,25 @@ def _read_page(
     timings: dict[str, float] | None,
     dpi: float | None,
     turn_check: bool,
+    flattened: tuple[np.ndarray, tuple[int, int]] | None = None,
 ) -> PageReading:
     """:func:`read_page` of the page the way up it came (or, after the upside-down check, turned by
-    180 degrees); ``turn_check`` here is that check and the ``sideways`` flag, not the quarter turns."""
+    180 degrees); ``turn_check`` here is that check and the ``sideways`` flag, not the quarter turns.
+
+    ``flattened``: the homography and size that take a photographed sheet to an upright
+    rectangle (:func:`ocr.cleanup.sheet_homography`); the page is read through it.
+    """
     clock = _Clock(timings)
-    clean = clean_page(gray, scale=working_scale(dpi, gray.shape), sharpen=is_scan(dpi, gray.shape))
+    scan = is_scan(dpi, gray.shape)
+    page = gray  # as it came: turned from, and reported in
+    if flattened is None and template is not None and not scan:
+        # A photographed form read onto its template: the sheet flattened to the template's page.
+        sheet = find_sheet(page)
+        if sheet is not None:
+            flattened = sheet_homography(sheet, template.size)
+    if flattened is not None:
+        gray = cv2.warpPerspective(gray, flattened[0], flattened[1], flags=cv2.INTER_LINEAR, borderValue=255)
+    clean = clean_page(gray, scale=working_scale(dpi, gray.shape), sharpen=scan)
     clock.lap("cleanup")
     paper = paper_blocks(clean.ink)  # where the page is paper: for the hairlines and, in auto mode, field finding
     h_mask, v_mask = line_masks_with_hairlines(clean.ink, clean.fine, paper)
@@ -266,11 +280,18 @@ def _read_page(
                 f"page does not register onto template {template.name!r}: "
                 f"{registration.matched} of {registration.expected} boxes found (score {registration.score:.2f})"
             )
-            return PageReading(number, gray.shape[1], gray.shape[0], clean.angle, (), registration_score, (problem,))
+            return PageReading(number, page.shape[1], page.shape[0], clean.angle, (), registration_score, (problem,))
         regions = template_regions(template, registration, rects)
     else:
         regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine, paper)
     clock.lap("fields")
+    if flattened is None and not scan and template is None and any(r.kind != "line" for r in regions):
+        # A photographed form (a camera's page with boxes): its boxes and rules run askew with the
+        # perspective, and cut digits off.  Read it again flattened.
+        # Photos of digits on plain paper are left as they came: flattened, they read worse.
+        sheet = find_sheet(page)
+        if sheet is not None:
+            return _read_page(page, models, template, number, timings, dpi, turn_check, sheet_homography(sheet))
     ink, faint = with_faint_writing(clean.gray, clean.ink, regions, h_mask, v_mask)
     segments = [segment_field(ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")
@@ -278,12 +299,14 @@ def _read_page(
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
     if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock, clean.ink):
-        turned = _read_page(cv2.rotate(gray, cv2.ROTATE_180), models, template, number, timings, dpi, False)
+        turned = _read_page(cv2.rotate(page, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
         # registers turned too.
         if not turned.problems:
             return replace(_turned(turned), sideways=sideways)
     back = invert_affine(clean.matrix)
+    if flattened is not None:  # from the working pixels to the flattened sheet, then to the photo
+        back = np.linalg.inv(flattened[0]) @ np.vstack([back, [0.0, 0.0, 1.0]])
     fields = []
     free_page = all(region.kind == "line" for region in regions)
     for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
@@ -311,7 +334,7 @@ def _read_page(
     if template is None:
         fields = [_renamed(f, f"field_{i}") for i, f in enumerate(fields, start=1)]
     return PageReading(
-        number, gray.shape[1], gray.shape[0], clean.angle, tuple(fields), registration_score, sideways=sideways
+        number, page.shape[1], page.shape[0], clean.angle, tuple(fields), registration_score, sideways=sideways
     )
 
 

@@ -9,6 +9,7 @@ from ocr.cleanup import (
     clean_page,
     descreen,
     estimate_skew,
+    find_sheet,
     fit_segment_angle,
     noise_level,
     normalize_illumination,
@@ -138,6 +139,26 @@ def test_only_a_blurred_page_is_sharpened(sigma):
     sharpened = sharpen_blur(blurred)
     assert blur_sigma(sharpened) < 0.75 * measured
     assert sharpened[700:703, 100:700].mean() < blurred[700:703, 100:700].mean()  # the box's rule darker
+
+
+def test_a_sheet_photographed_on_a_table_is_found_by_its_corners():
+    from ocr.geometry import transform_box
+
+    page = _printed_page()  # 1200 x 900, paper at 204
+    table = np.full((1400, 1100), 60, np.uint8)
+    table[100:1300, 100:1000] = page
+    corners = np.float32([[100, 100], [1000, 100], [1000, 1300], [100, 1300]])
+    seen = np.float32([[130, 80], [1010, 140], [980, 1330], [90, 1270]])
+    warp = cv2.getPerspectiveTransform(corners, seen)
+    photo = cv2.warpPerspective(table, warp, (1100, 1400), borderValue=60)
+    found = find_sheet(photo)
+    assert found is not None and np.abs(found - seen).max() < 8
+    assert find_sheet(page) is None  # no ground around it: a scan, or a sheet filling the frame
+    assert find_sheet(np.full((1400, 1100), 60, np.uint8)) is None
+    assert find_sheet(np.zeros((10, 10), np.uint8)) is None
+    # A box maps through the homography by its corners.
+    x, y, w, h = transform_box((100, 100, 900, 1200), warp)
+    assert np.abs(np.array([x, y, x + w, y + h]) - [90, 80, 1010, 1330]).max() <= 1
 
 
 def test_only_dithered_bilevel_pages_are_averaged_back_into_gray():
