@@ -5,6 +5,7 @@
     python bench/variants.py SRC DST --fax [--dither]
     python bench/variants.py SRC DST --dither
     python bench/variants.py SRC DST --blur 2
+    python bench/variants.py SRC DST --photo 0.04
 
 SRC is a directory written by ``digitflow samples``.  Each scan's first page
 is written to DST as a PNG with its ground truth JSON beside it, boxes mapped
@@ -23,7 +24,11 @@ the same way, and the layouts' templates copied, so that ``digitflow evaluate
   threshold, as a scanner's black-and-white mode draws gray (alone: the page at
   its own resolution as a group-4 TIFF);
 * ``--blur``: the page blurred by a Gaussian of that sigma (pixels), a PNG that
-  states the scan's resolution (a scanner out of focus).
+  states the scan's resolution (a scanner out of focus);
+* ``--photo``: the page photographed from the side: laid on a table (gray 90, a
+  margin of 8% of its width), its four corners moved at random by up to that
+  share of the photo's size, light falling off across it, a JPEG (quality 85)
+  that states no resolution; truth boxes are the bounding boxes of the moved ones.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from ocr.geometry import transform_box  # noqa: E402
 from ocr.load import DEFAULT_PDF_DPI, load_pages  # noqa: E402
 from ocr.sample_eval import find_samples  # noqa: E402
 
@@ -96,6 +102,32 @@ def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> N
     (out / (scan.stem + ".json")).write_text(json.dumps(variant))
 
 
+def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: np.random.Generator) -> None:
+    """The first page of ``scan`` on a table, photographed from the side (see ``--photo``)."""
+    page = load_pages(scan, pdf_dpi=round(float(truth.get("dpi") or DEFAULT_PDF_DPI)))[0].image
+    h, w = page.shape
+    margin = int(0.08 * w)
+    table = np.full((h + 2 * margin, w + 2 * margin), 90, np.uint8)
+    table[margin : margin + h, margin : margin + w] = page
+    height, width = table.shape
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    moved = (corners + rng.uniform(-amount, amount, (4, 2)) * [width, height]).astype(np.float32)
+    warp = cv2.getPerspectiveTransform(corners, moved) @ np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1]])
+    photo = cv2.warpPerspective(table, cv2.getPerspectiveTransform(corners, moved), (width, height), borderValue=90)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = 0.75 + 0.25 * (xs / width) * (1 - 0.3 * ys / height)
+    photo = np.clip(photo * light, 0, 255).astype(np.uint8)
+    name = scan.stem + ".jpg"
+    Image.fromarray(photo).save(out / name, "JPEG", quality=85)
+    first = truth["pages"][0]
+    for field in first["fields"]:
+        field["bbox"] = list(transform_box(tuple(field["bbox"]), warp))
+        for digit in field["digits"]:
+            digit["bbox"] = list(transform_box(tuple(digit["bbox"]), warp))
+    variant = {**truth, "file": name, "dpi": None, "pages": [first]}
+    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+
+
 def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
     page = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))[0].image
     height, width = page.shape
@@ -131,6 +163,8 @@ def main() -> None:
     change.add_argument("--scale", type=float)
     change.add_argument("--fax", action="store_true", help="sent as a fax in standard mode (204 x 98 dpi)")
     change.add_argument("--blur", type=float, help="blurred by a Gaussian of this sigma (pixels)")
+    change.add_argument("--photo", type=float, help="photographed from the side, corners moved by up to this share")
+    parser.add_argument("--seed", type=int, default=5, help="with --photo: the corners' random moves")
     parser.add_argument("--dpi", type=int, help="with --scale: the resolution the PNG states (default: none)")
     parser.add_argument("--dither", action="store_true", help="black and white by dithering (alone or with --fax)")
     args = parser.parse_args()
@@ -140,8 +174,20 @@ def main() -> None:
         parser.error("--blur must be positive")
     if args.dither and (args.turn or args.scale is not None or args.blur is not None):
         parser.error("--dither goes alone or with --fax")
-    if not (args.turn or args.scale is not None or args.fax or args.dither or args.blur is not None):
-        parser.error("one of --turn, --scale, --fax, --dither, --blur is required")
+    if args.photo is not None and not 0 <= args.photo < 0.25:
+        parser.error("--photo must be in [0, 0.25)")
+    if args.dither and args.photo is not None:
+        parser.error("--dither goes alone or with --fax")
+    if not (
+        args.turn
+        or args.scale is not None
+        or args.fax
+        or args.dither
+        or args.blur is not None
+        or args.photo is not None
+    ):
+        parser.error("one of --turn, --scale, --fax, --dither, --blur, --photo is required")
+    rng = np.random.default_rng(args.seed)
     args.dst.mkdir(parents=True, exist_ok=True)
     pairs = find_samples(args.src)
     for scan, truth_path in pairs:
@@ -150,6 +196,8 @@ def main() -> None:
             write_bilevel_variant(scan, truth, args.dst, args.fax, args.dither)
         elif args.blur is not None:
             write_blurred_variant(scan, truth, args.dst, args.blur)
+        elif args.photo is not None:
+            write_photo_variant(scan, truth, args.dst, args.photo, rng)
         else:
             write_variant(scan, truth, args.dst, args.turn, args.scale or 1.0, args.dpi)
     if (args.src / "templates").is_dir():

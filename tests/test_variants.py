@@ -31,7 +31,7 @@ def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mn
     from ocr.load import load_pages
 
     changes = (["--turn", "90"], ["--scale", "2", "--dpi", "300"], ["--fax"], ["--dither"], ["--fax", "--dither"])
-    for args in (*changes, ["--blur", "1.5"]):
+    for args in (*changes, ["--blur", "1.5"], ["--photo", "0.04"]):
         out = tmp_path / "".join(args).strip("-")
         run = subprocess.run(
             [sys.executable, "bench/variants.py", str(tmp_path / "src"), str(out), *args],
