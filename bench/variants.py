@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 from ocr.geometry import transform_box  # noqa: E402
 from ocr.load import DEFAULT_PDF_DPI, load_pages  # noqa: E402
 from ocr.sample_eval import find_samples  # noqa: E402
+from ocr.samples import photograph_sheet  # noqa: E402
 
 _TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -105,18 +106,7 @@ def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> N
 def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: np.random.Generator) -> None:
     """The first page of ``scan`` on a table, photographed from the side (see ``--photo``)."""
     page = load_pages(scan, pdf_dpi=round(float(truth.get("dpi") or DEFAULT_PDF_DPI)))[0].image
-    h, w = page.shape
-    margin = int(0.08 * w)
-    table = np.full((h + 2 * margin, w + 2 * margin), 90, np.uint8)
-    table[margin : margin + h, margin : margin + w] = page
-    height, width = table.shape
-    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    moved = (corners + rng.uniform(-amount, amount, (4, 2)) * [width, height]).astype(np.float32)
-    warp = cv2.getPerspectiveTransform(corners, moved) @ np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1]])
-    photo = cv2.warpPerspective(table, cv2.getPerspectiveTransform(corners, moved), (width, height), borderValue=90)
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    light = 0.75 + 0.25 * (xs / width) * (1 - 0.3 * ys / height)
-    photo = np.clip(photo * light, 0, 255).astype(np.uint8)
+    photo, warp = photograph_sheet(page, rng, amount)
     name = scan.stem + ".jpg"
     Image.fromarray(photo).save(out / name, "JPEG", quality=85)
     first = truth["pages"][0]

@@ -1162,3 +1162,26 @@ def _shadow_mask(rng: np.random.Generator, width: int, height: int) -> np.ndarra
 
 def _pick(rng: np.random.Generator, options: Sequence) -> object:
     return options[int(rng.integers(len(options)))]
+
+
+def photograph_sheet(page: np.ndarray, rng: np.random.Generator, amount: float) -> tuple[np.ndarray, np.ndarray]:
+    """A page (H, W) uint8 laid on a table and photographed from the side, and the 3x3 homography
+    taking the page's pixels to the photo's.
+
+    The table is gray 90 with a margin of 8% of the page's width; the photo's four corners
+    move at random by up to ``amount`` of its size (perspective), and the light falls off
+    across it.
+    """
+    h, w = page.shape
+    margin = int(0.08 * w)
+    table = np.full((h + 2 * margin, w + 2 * margin), 90, np.uint8)
+    table[margin : margin + h, margin : margin + w] = page
+    height, width = table.shape
+    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    moved = (corners + rng.uniform(-amount, amount, (4, 2)) * [width, height]).astype(np.float32)
+    view = cv2.getPerspectiveTransform(corners, moved)
+    photo = cv2.warpPerspective(table, view, (width, height), borderValue=90)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = 0.75 + 0.25 * (xs / width) * (1 - 0.3 * ys / height)
+    photo = np.clip(photo * light, 0, 255).astype(np.uint8)
+    return photo, view @ np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1]], np.float64)

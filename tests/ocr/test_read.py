@@ -283,20 +283,11 @@ def test_a_blurred_scan_is_read_like_a_sharp_one_and_a_photo_is_not_sharpened(mo
     assert len(looked_at) == 2
 
 
-def _photographed(page: np.ndarray, seed: int, amount: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
-    """``page`` as a sheet on a darker table photographed from the side, and the homography taking
-    page pixels to photo pixels."""
-    h, w = page.shape
-    margin = int(0.08 * w)
-    table = np.full((h + 2 * margin, w + 2 * margin), 90, np.uint8)
-    table[margin : margin + h, margin : margin + w] = page
-    height, width = table.shape
-    corners = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    moved = corners + np.random.default_rng(seed).uniform(-amount, amount, (4, 2)).astype(np.float32) * [width, height]
-    warp = cv2.getPerspectiveTransform(corners, moved.astype(np.float32))
-    photo = cv2.warpPerspective(table, warp, (width, height), borderValue=90)
-    shift = np.array([[1, 0, margin], [0, 1, margin], [0, 0, 1]], np.float64)
-    return photo, warp @ shift
+def _photographed(page: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``page`` as a sheet on a table photographed from the side, and the page-to-photo homography."""
+    from ocr.samples import photograph_sheet
+
+    return photograph_sheet(page, np.random.default_rng(seed), 0.04)
 
 
 def test_a_photographed_form_is_read_flattened_and_reported_in_the_photos_pixels(models, mnist, tmp_path):
