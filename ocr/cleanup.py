@@ -298,8 +298,8 @@ def smooth_noise(gray: np.ndarray, scale: float = 1.0) -> np.ndarray:
 
 # A scan whose sharpest edges are blurred by more than this Gaussian sigma (pixels, at the
 # resolution it is read at; :func:`blur_sigma`) is sharpened before it is binarised.  Scans as
-# the samples draw them (blur up to 1.1) measure 0.59-1.25; the same blurred by 1.5, 2 and 2.5
-# measure 1.30-1.59, 1.57-1.89 and 1.91-2.11.
+# the samples draw them (blur up to 1.1) measure 0.44-1.25; calibration forms blurred by 1.5, 2
+# and 2.5 measure 1.25-1.60, 1.41-1.84 and 1.61-2.21 (cheques blurred by 2: 1.56-1.91).
 _BLURRED = 1.35
 # The sharpening: an unsharp mask, the page plus this many times its difference from itself
 # blurred by the sigma measured.  Chosen on calibration forms and cheques blurred by 1.5-2.5
