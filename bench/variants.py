@@ -64,6 +64,18 @@ def turned_box(box: list[int], degrees: int, height: int, width: int) -> list[in
     return [y, width - x - w, h, w]
 
 
+def write_truth(scan: Path, truth: dict, out: Path, name: str, dpi: float | None, move=None) -> None:
+    """The truth JSON of a variant written as ``name``: its first page, every box passed through ``move``."""
+    first = truth["pages"][0]
+    if move is not None:
+        for field in first["fields"]:
+            field["bbox"] = move(field["bbox"])
+            for digit in field["digits"]:
+                digit["bbox"] = move(digit["bbox"])
+    variant = {**truth, "file": name, "dpi": dpi, "pages": [first]}
+    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+
+
 FAX_DPI = (204, 98)
 
 
@@ -84,13 +96,7 @@ def write_bilevel_variant(scan: Path, truth: dict, out: Path, fax: bool, dither:
     name = scan.stem + ".tif"
     bilevel.save(out / name, "TIFF", compression="group4", dpi=dpi)
     factor = dpi[0] / source_dpi  # read with square pixels at the finer resolution
-    first = truth["pages"][0]
-    for field in first["fields"]:
-        field["bbox"] = [round(v * factor) for v in field["bbox"]]
-        for digit in field["digits"]:
-            digit["bbox"] = [round(v * factor) for v in digit["bbox"]]
-    variant = {**truth, "file": name, "dpi": dpi[0], "pages": [first]}
-    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+    write_truth(scan, truth, out, name, dpi[0], lambda box: [round(v * factor) for v in box])
 
 
 def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> None:
@@ -99,8 +105,7 @@ def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> N
     page = load_pages(scan, pdf_dpi=dpi)[0].image
     name = scan.stem + ".png"
     Image.fromarray(cv2.GaussianBlur(page, (0, 0), sigma)).save(out / name, dpi=(dpi, dpi))
-    variant = {**truth, "file": name, "dpi": dpi, "pages": truth["pages"][:1]}
-    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+    write_truth(scan, truth, out, name, dpi)
 
 
 def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: np.random.Generator) -> None:
@@ -109,13 +114,7 @@ def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: 
     photo, warp = photograph_sheet(page, rng, amount)
     name = scan.stem + ".jpg"
     Image.fromarray(photo).save(out / name, "JPEG", quality=85)
-    first = truth["pages"][0]
-    for field in first["fields"]:
-        field["bbox"] = list(transform_box(tuple(field["bbox"]), warp))
-        for digit in field["digits"]:
-            digit["bbox"] = list(transform_box(tuple(digit["bbox"]), warp))
-    variant = {**truth, "file": name, "dpi": None, "pages": [first]}
-    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+    write_truth(scan, truth, out, name, None, lambda box: list(transform_box(tuple(box), warp)))
 
 
 def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
@@ -135,13 +134,7 @@ def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: f
 
     name = scan.stem + ".png"
     Image.fromarray(np.ascontiguousarray(image)).save(out / name, **({"dpi": (dpi, dpi)} if dpi else {}))
-    first = truth["pages"][0]
-    for field in first["fields"]:
-        field["bbox"] = move(field["bbox"])
-        for digit in field["digits"]:
-            digit["bbox"] = move(digit["bbox"])
-    variant = {**truth, "file": name, "dpi": None, "pages": [first]}
-    (out / (scan.stem + ".json")).write_text(json.dumps(variant))
+    write_truth(scan, truth, out, name, None, move)
 
 
 def main() -> None:
@@ -162,11 +155,9 @@ def main() -> None:
         parser.error("--scale must be positive")
     if args.blur is not None and args.blur <= 0:
         parser.error("--blur must be positive")
-    if args.dither and (args.turn or args.scale is not None or args.blur is not None):
-        parser.error("--dither goes alone or with --fax")
     if args.photo is not None and not 0 <= args.photo < 0.25:
         parser.error("--photo must be in [0, 0.25)")
-    if args.dither and args.photo is not None:
+    if args.dither and (args.turn or args.scale is not None or args.blur is not None or args.photo is not None):
         parser.error("--dither goes alone or with --fax")
     if not (
         args.turn
