@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box
+from ocr.geometry import Box, label_components
 
 # Printed characters at the working resolution (150 dpi): components this many pixels tall,
 # no wider than this many times their height.
@@ -100,7 +100,7 @@ def ascender_split(profile: np.ndarray) -> tuple[float, float] | None:
 def _character_mask(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ink of components the size and shape of printed characters (rules, boxes and big marks
     left out), and those components' heights."""
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    _, labels, stats, _ = label_components(ink, compact=True)  # labels only index
     h, w = stats[:, cv2.CC_STAT_HEIGHT], stats[:, cv2.CC_STAT_WIDTH]
     keep = (h >= _CHAR_HEIGHT[0]) & (h <= _CHAR_HEIGHT[1]) & (w <= _CHAR_ASPECT * h)
     keep[0] = False
@@ -113,7 +113,7 @@ def _text_lines(chars: np.ndarray, heights: np.ndarray) -> list[Box]:
         return []
     reach = max(3, int(_WORD_GAP * np.median(heights)))
     joined = cv2.dilate(chars, cv2.getStructuringElement(cv2.MORPH_RECT, (reach, 1)))
-    _, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    _, _, stats, _ = label_components(joined, compact=True)
     return [
         (int(x), int(y), int(w), int(h))
         for x, y, w, h, _ in stats[1:]
