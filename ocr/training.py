@@ -54,6 +54,9 @@ class TrainConfig:
     ema_momenta: tuple[float, ...] = (0.998, 0.9995)
     validation_size: int = 6000
     seed: int = 1234
+    # Reading runs the CNN from a LiteRT copy with int8 weights (ocr.classifiers.convert_to_lite):
+    # about three times the digits per second, the same MNIST test figures (docs/performance.md).
+    quantize_cnn: bool = True
     svm_c: float = 0.1
     # The SVM also sees each training digit moved by one pixel up, down, left
     # and right: a linear model cannot learn shift tolerance any other way,
@@ -397,7 +400,8 @@ def refit_decision(
             "svm_shifts": config.svm_shifts,
             "hog": config.hog.__dict__,
         }
-    rule = fit_rule_on_validation(models.cnn, svm, x_val, y_val, config, report, data.x_train[val_idx])
+    float_cnn = CnnClassifier(models.cnn.model, second_look=models.cnn.second_look)  # as train_models fits it
+    rule = fit_rule_on_validation(float_cnn, svm, x_val, y_val, config, report, data.x_train[val_idx])
     (model_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     report("measuring the models on MNIST test (never trained on)")
     manifest["decision_rule"] = json.loads(rule.to_json())
@@ -449,12 +453,14 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
     for line in svm_lines:
         report(line)
     report(_touching_line(touching_figures))
-    cnn = CnnClassifier(model)
-
-    rule = fit_rule_on_validation(cnn, svm, x_val, y_val, config, report, data.x_train[val_idx])
+    # The rule is fitted on the float network's probabilities; the figures are measured with the
+    # network as reading runs it (int8 weights with ``config.quantize_cnn``: within about 0.02).
+    rule = fit_rule_on_validation(CnnClassifier(model), svm, x_val, y_val, config, report, data.x_train[val_idx])
 
     bare = _save_for_inference(model, out_dir / CNN_FILE)
-    cnn_lite = write_lite_model(out_dir, bare)
+    cnn_lite = write_lite_model(out_dir, bare, quantize=config.quantize_cnn)
+    cnn = CnnClassifier(bare, lite_model=(out_dir / cnn_lite["file"]).read_bytes())
+
     svm.save(out_dir / SVM_FILE)
     touching.save(out_dir / TOUCHING_FILE)
     (out_dir / DECISION_FILE).write_text(rule.to_json() + "\n")

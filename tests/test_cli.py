@@ -77,6 +77,7 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     # the LiteRT copy is written beside the Keras model, recorded, and is what reading runs
     assert (tmp_path / manifest["cnn_lite"]["file"]).is_file() and loaded.cnn.engine == "litert"
     assert manifest["cnn_lite"]["from_sha256"] == hashlib.sha256((tmp_path / "cnn.keras").read_bytes()).hexdigest()
+    assert manifest["cnn_lite"]["quantized"] == "dynamic-range int8" and manifest["config"]["quantize_cnn"] is True
     assert manifest["training_data"]["validation"]["size"] == 300
     labels, _ = loaded.cnn.predict(np.zeros((2, 28, 28), np.float32))
     assert labels.shape == (2,)

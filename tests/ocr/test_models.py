@@ -14,6 +14,9 @@ from ocr.errors import ModelNotFoundError
 from ocr.evaluation import evaluate_models
 
 ROOT = Path(__file__).resolve().parents[2]
+# Largest probability change int8 weights may make on a digit: measured 0.024 on this subset
+# for the run-10 network converted both ways.
+QUANTIZED_PROB_TOLERANCE = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +45,8 @@ def test_svm_accuracy_target(figures):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="decision target met on all of MNIST test (1.71% flagged, 0.071% error) but not on this harder "
-    "subset (2.05% flagged, 0.102% error: 2 of 1,959 accepted)",
+    reason="decision target met on all of MNIST test (1.72% flagged, 0.071% error) but not on this harder "
+    "subset (2.10% flagged, 0.102% error: 2 of 1,958 accepted)",
 )
 def test_combined_decision_target(figures):
     decision = figures["decision"]
@@ -119,11 +122,30 @@ def test_litert_runs_the_same_network_as_keras(models, test_subset):
     keras_cnn = CnnClassifier(models.cnn.model)
     assert keras_cnn.engine == "tensorflow"
     keras_labels, keras_probs = keras_cnn.predict_single_look(batch)
-    np.testing.assert_array_equal(lite_labels, keras_labels)
-    np.testing.assert_allclose(lite, keras_probs, atol=1e-5)
+    if models.manifest["cnn_lite"].get("quantized"):
+        # int8 weights: the same network within rounding, which may move a digit on the edge of two labels.
+        assert np.mean(lite_labels == keras_labels) >= 0.999
+        assert np.abs(lite - keras_probs).max() < QUANTIZED_PROB_TOLERANCE
+        assert np.median(np.abs(lite - keras_probs).max(axis=1)) < 1e-3
+    else:
+        np.testing.assert_array_equal(lite_labels, keras_labels)
+        np.testing.assert_allclose(lite, keras_probs, atol=1e-5)
     # Batches of other sizes resize the interpreter's input; the rows do not depend on it.
     for size in (1, 7, 64, 7):
         np.testing.assert_allclose(models.cnn.predict_single_look(batch[:size])[1], lite[:size], atol=1e-6)
+
+
+def test_float_conversion_keeps_keras_probabilities_and_int8_stays_close(models, test_subset):
+    from ocr.classifiers import CnnClassifier, convert_to_lite
+    from ocr.normalize import normalize_digits
+
+    batch = normalize_digits(test_subset[0][:500], bright_ink=True)
+    keras_probs = CnnClassifier(models.cnn.model, second_look=None).predict(batch)[1]
+    for quantize, tolerance in ((False, 1e-5), (True, QUANTIZED_PROB_TOLERANCE)):
+        blob = convert_to_lite(models.cnn.model, quantize=quantize)
+        probs = CnnClassifier(lite_model=blob, second_look=None).predict(batch)[1]
+        assert np.abs(probs - keras_probs).max() < tolerance
+    assert len(blob) < 0.4 * len(convert_to_lite(models.cnn.model))  # int8 weights: a quarter of the bytes
 
 
 def test_a_worker_reads_digits_without_importing_tensorflow():
