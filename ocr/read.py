@@ -95,6 +95,8 @@ class DigitReading:
     # Log-odds by which this way of cutting its run of ink beat the best other
     # way (one digit against touching digits); None where there was no choice.
     split_margin: float | None = None
+    # Cut from digits that overlap (a cut ran through two strokes): each piece may hold some of the other.
+    overlapping: bool = False
 
     @property
     def needs_review(self) -> bool:
@@ -506,6 +508,8 @@ def classify_batch(
                 if rivals:
                     margin = scored[0][0] - rivals[0]
                     best = [(piece, replace(r, split_margin=margin)) for piece, r in best]
+                if len(best) > 1 and any(piece.cut_strokes >= 2 for piece, _ in best):
+                    best = [(piece, replace(r, overlapping=True)) for piece, r in best]
                 pairs.extend(best)
         out.append(pairs)
     return out, d
@@ -674,6 +678,7 @@ def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
     """Reasons to doubt how a field was cut into digits, whatever each digit reads.
 
     * touching digits cut one way barely beat another way (fewer or more digits);
+    * touching digits were cut where they overlap (:attr:`DigitReading.overlapping`);
     * a comb (``cells`` > 0) has an empty cell between written ones: a faint or
       broken digit was taken for a speck, or the comb is misread.
     """
@@ -681,6 +686,8 @@ def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
     close = [d for d in digits if d.split_margin is not None and d.split_margin < _MIN_SPLIT_MARGIN]
     if close:
         reasons.append("unsure where touching digits divide")
+    if any(d.overlapping for d in digits):
+        reasons.append("digits overlap where they were cut apart")
     filled = sorted({d.cell for d in digits if d.cell is not None})
     if cells and filled and len(filled) < filled[-1] - filled[0] + 1:
         reasons.append("empty cell between written cells")

@@ -57,6 +57,9 @@ class Segment:
     # digits); the reader keeps whichever the classifiers are surest of.
     alternatives: tuple[tuple[Segment, ...], ...] = ()
     digit_height: int = 0  # typical digit height of the field, for weighing splits (0: unknown)
+    # A piece cut from touching digits: the most separate strokes one of its cuts ran through.
+    # Two or more: the digits overlap there, and each piece keeps some of the other's ink.
+    cut_strokes: int = 0
 
     @property
     def is_digit(self) -> bool:
@@ -476,7 +479,8 @@ def split_touching(seg: Segment, parts: int, digit_height: int = 0) -> list[Segm
 
 def _pieces(seg: Segment, cuts: list[int], digit_height: int) -> list[Segment]:
     """The segment cut at the given columns, each piece trimmed to its ink rows."""
-    x, y, _, _ = seg.bbox
+    x, y, w, _ = seg.bbox
+    strokes = {c: strokes_crossed(seg.crop[:, c]) for c in cuts if 0 < c < w}
     out = []
     for a, b in zip(cuts[:-1], cuts[1:], strict=False):
         piece = seg.crop[:, a:b]
@@ -485,9 +489,21 @@ def _pieces(seg: Segment, cuts: list[int], digit_height: int) -> list[Segment]:
             continue
         piece = piece[rows[0] : rows[-1] + 1]
         out.append(
-            Segment((x + a, y + int(rows[0]), b - a, piece.shape[0]), piece, cell=seg.cell, digit_height=digit_height)
+            Segment(
+                (x + a, y + int(rows[0]), b - a, piece.shape[0]),
+                piece,
+                cell=seg.cell,
+                digit_height=digit_height,
+                cut_strokes=max(strokes.get(a, 0), strokes.get(b, 0)),
+            )
         )
     return out
+
+
+def strokes_crossed(column: np.ndarray) -> int:
+    """Separate runs of ink down one column of a mask."""
+    ink = np.concatenate([[False], column > 0])
+    return int(np.count_nonzero(ink[1:] & ~ink[:-1]))
 
 
 def stroke_width(mask: np.ndarray) -> float:

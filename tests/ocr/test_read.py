@@ -449,7 +449,9 @@ def test_a_flourish_in_a_line_of_digits_sends_it_to_review(models, mnist):
     assert second.value.startswith("5213") and "a mark far wider than tall" in second.reasons
 
 
-def _digit(label: int, cell: int | None = None, split_margin: float | None = None) -> DigitReading:
+def _digit(
+    label: int, cell: int | None = None, split_margin: float | None = None, overlapping: bool = False
+) -> DigitReading:
     return DigitReading(
         bbox=(0, 0, 10, 20),
         label=label,
@@ -462,6 +464,7 @@ def _digit(label: int, cell: int | None = None, split_margin: float | None = Non
         low_confidence=False,
         cell=cell,
         split_margin=split_margin,
+        overlapping=overlapping,
     )
 
 
@@ -491,6 +494,9 @@ def test_cursive_is_told_from_a_number_by_a_wide_mark_and_doubt():
 def test_doubts_about_cuts():
     assert doubts_about_cuts([_digit(1), _digit(2, split_margin=3.0)]) == []
     assert doubts_about_cuts([_digit(1), _digit(2, split_margin=0.4)]) == ["unsure where touching digits divide"]
+    assert doubts_about_cuts([_digit(1, overlapping=True), _digit(2, overlapping=True)]) == [
+        "digits overlap where they were cut apart"
+    ]
     # Combs: trailing empty cells are normal, an empty cell between written ones is not.
     assert doubts_about_cuts([_digit(1, cell=0), _digit(2, cell=1)], cells=6) == []
     assert doubts_about_cuts([_digit(1, cell=0), _digit(2, cell=2)], cells=6) == ["empty cell between written cells"]

@@ -17,7 +17,9 @@ from ocr.segment import (
     rule_band,
     segment_field,
     split_points,
+    split_touching,
     stroke_width,
+    strokes_crossed,
     thicken_strokes,
     with_split_alternatives,
 )
@@ -269,3 +271,25 @@ def test_no_split_leaves_a_piece_far_shorter_than_a_digit():
     cv2.line(crop, (44, 36), (50, 49), 255, 4)
     seg = with_split_alternatives(Segment((0, 0, 52, 50), crop), 50)
     assert all(piece.bbox[3] >= 25 for alternative in seg.alternatives for piece in alternative)
+
+
+def test_strokes_crossed_counts_separate_runs_of_ink():
+    assert strokes_crossed(np.array([0, 255, 255, 0, 0, 255, 0], np.uint8)) == 2
+    assert strokes_crossed(np.array([255, 255, 0, 0], np.uint8)) == 1
+    assert strokes_crossed(np.zeros(5, np.uint8)) == 0
+
+
+def test_a_cut_through_overlapping_digits_is_marked():
+    # Two rings side by side, touching at one point, against two rings overlapping
+    # (an "00" written with the second 0 over the first's right side).
+    apart = np.zeros((50, 80), np.uint8)
+    cv2.ellipse(apart, (20, 25), (17, 22), 0, 0, 360, 255, 4)
+    cv2.ellipse(apart, (58, 25), (17, 22), 0, 0, 360, 255, 4)
+    overlapping = np.zeros((50, 70), np.uint8)
+    cv2.ellipse(overlapping, (20, 25), (17, 22), 0, 0, 360, 255, 4)
+    cv2.ellipse(overlapping, (48, 25), (17, 22), 0, 0, 360, 255, 4)
+    touching = split_touching(Segment((0, 0, 80, 50), apart), 2, 50)
+    crossed = split_touching(Segment((0, 0, 70, 50), overlapping), 2, 50)
+    assert len(touching) == len(crossed) == 2
+    assert all(piece.cut_strokes == 1 for piece in touching)
+    assert all(piece.cut_strokes >= 2 for piece in crossed)
