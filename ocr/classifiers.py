@@ -239,7 +239,7 @@ def convert_to_lite(model, quantize: bool = False) -> bytes:
     Without ``quantize``: float32, the same probabilities as Keras (within
     1e-5).  With it: dynamic-range quantisation, weights stored as int8 and
     activations quantised on the fly by XNNPACK, which runs the convolutions
-    in integer arithmetic: about three times the digits per second on one
+    in integer arithmetic: about 2.6 times the digits per second on one
     core, probabilities within about 0.02 of the float network's
     (docs/performance.md, "int8 weights").
     """

@@ -55,7 +55,7 @@ class TrainConfig:
     validation_size: int = 6000
     seed: int = 1234
     # Reading runs the CNN from a LiteRT copy with int8 weights (ocr.classifiers.convert_to_lite):
-    # about three times the digits per second, the same MNIST test figures (docs/performance.md).
+    # about 2.6 times the digits per second on one core, the same MNIST test figures (docs/performance.md).
     quantize_cnn: bool = True
     svm_c: float = 0.1
     # The SVM also sees each training digit moved by one pixel up, down, left
