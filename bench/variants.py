@@ -76,13 +76,18 @@ def write_truth(scan: Path, truth: dict, out: Path, name: str, dpi: float | None
     (out / (scan.stem + ".json")).write_text(json.dumps(variant))
 
 
+def first_page(scan: Path, truth: dict) -> tuple[np.ndarray, float]:
+    """The first page of ``scan`` (a PDF rasterised at the truth's resolution), and that resolution."""
+    dpi = float(truth.get("dpi") or DEFAULT_PDF_DPI)
+    return load_pages(scan, pdf_dpi=round(dpi))[0].image, dpi
+
+
 FAX_DPI = (204, 98)
 
 
 def write_bilevel_variant(scan: Path, truth: dict, out: Path, fax: bool, dither: bool) -> None:
     """The first page of ``scan`` as a group-4 TIFF: sent as a fax (``fax``) and/or dithered (``dither``)."""
-    source_dpi = float(truth.get("dpi") or DEFAULT_PDF_DPI)
-    page = load_pages(scan, pdf_dpi=round(source_dpi))[0].image
+    page, source_dpi = first_page(scan, truth)
     height, width = page.shape
     dpi = FAX_DPI if fax else (round(source_dpi), round(source_dpi))
     if fax:
@@ -101,8 +106,8 @@ def write_bilevel_variant(scan: Path, truth: dict, out: Path, fax: bool, dither:
 
 def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> None:
     """The first page of ``scan`` blurred by a Gaussian of ``sigma`` pixels, at its own resolution."""
-    dpi = round(float(truth.get("dpi") or DEFAULT_PDF_DPI))
-    page = load_pages(scan, pdf_dpi=dpi)[0].image
+    page, source_dpi = first_page(scan, truth)
+    dpi = round(source_dpi)
     name = scan.stem + ".png"
     Image.fromarray(cv2.GaussianBlur(page, (0, 0), sigma)).save(out / name, dpi=(dpi, dpi))
     write_truth(scan, truth, out, name, dpi)
@@ -110,7 +115,7 @@ def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> N
 
 def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: np.random.Generator) -> None:
     """The first page of ``scan`` on a table, photographed from the side (see ``--photo``)."""
-    page = load_pages(scan, pdf_dpi=round(float(truth.get("dpi") or DEFAULT_PDF_DPI)))[0].image
+    page, _ = first_page(scan, truth)
     photo, warp = photograph_sheet(page, rng, amount)
     name = scan.stem + ".jpg"
     Image.fromarray(photo).save(out / name, "JPEG", quality=85)
@@ -118,7 +123,7 @@ def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: 
 
 
 def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
-    page = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))[0].image
+    page, _ = first_page(scan, truth)
     height, width = page.shape
     if turn:
         image = cv2.rotate(page, _TURNS[turn])
