@@ -141,11 +141,12 @@ def test_float_conversion_keeps_keras_probabilities_and_int8_stays_close(models,
 
     batch = normalize_digits(test_subset[0][:500], bright_ink=True)
     keras_probs = CnnClassifier(models.cnn.model, second_look=None).predict(batch)[1]
+    blobs = {}
     for quantize, tolerance in ((False, 1e-5), (True, QUANTIZED_PROB_TOLERANCE)):
-        blob = convert_to_lite(models.cnn.model, quantize=quantize)
-        probs = CnnClassifier(lite_model=blob, second_look=None).predict(batch)[1]
+        blobs[quantize] = convert_to_lite(models.cnn.model, quantize=quantize)
+        probs = CnnClassifier(lite_model=blobs[quantize], second_look=None).predict(batch)[1]
         assert np.abs(probs - keras_probs).max() < tolerance
-    assert len(blob) < 0.4 * len(convert_to_lite(models.cnn.model))  # int8 weights: a quarter of the bytes
+    assert len(blobs[True]) < 0.4 * len(blobs[False])  # int8 weights: a quarter of the bytes
 
 
 def test_a_worker_reads_digits_without_importing_tensorflow():
