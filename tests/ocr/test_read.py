@@ -25,6 +25,24 @@ from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
 
+@pytest.fixture(scope="module")
+def form_3(mnist, tmp_path_factory):
+    """A generated form page (seed 3, 150 dpi) that several tests change as scanners and cameras do: its scan, gray."""
+    from ocr.samples import generate_samples
+
+    out = tmp_path_factory.mktemp("form_3")
+    (scan,) = generate_samples(out, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    return scan, cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+
+
+@pytest.fixture(scope="module")
+def form_3_read(form_3, models):
+    """:func:`form_3`'s page as read at its own resolution."""
+    reading = read_page(form_3[1], models, dpi=150)
+    assert len(reading.fields) >= 6
+    return reading
+
+
 def _digits(mnist, labels: str) -> list[np.ndarray]:
     """Clearly written MNIST test digits with these labels (the first of each, in order)."""
     out = []
@@ -82,13 +100,10 @@ def test_a_fine_scan_is_read_at_the_working_resolution_and_reported_in_its_own_p
             assert box_iou(d.bbox, tuple(2 * v for v in e.bbox)) > 0.7
 
 
-def test_a_fine_a4_scan_whose_file_gives_no_resolution_is_read_like_one_that_does(models, mnist, tmp_path):
+def test_a_fine_a4_scan_whose_file_gives_no_resolution_is_read_like_one_that_does(models, form_3):
     # A generated A4 form at 300 dpi saved without its resolution (a PNG stripped of it): the sheet's
     # shape gives it.  Read at its full size, its boxes and strokes are twice what reading is tuned for.
-    from ocr.samples import generate_samples
-
-    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
-    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    _, page = form_3
     assert page.shape == (1754, 1240)
     fine = cv2.resize(page, (2480, 3508), interpolation=cv2.INTER_CUBIC)
     stated, unstated = read_page(fine, models, dpi=300), read_page(fine, models)
@@ -210,7 +225,7 @@ def test_a_page_fed_upside_down_or_on_its_side_is_read_onto_its_template(models,
         assert as_fed.problems or {f.name: f.value for f in as_fed.fields} != values
 
 
-def test_a_fax_of_a_form_is_read_like_the_form(models, mnist, tmp_path):
+def test_a_fax_of_a_form_is_read_like_the_form(models, form_3, form_3_read):
     # A fax in standard mode (204 x 98 dpi, 1 bit): read as stored, the page is half its height and
     # its fields came out wrong or not at all.  The loader makes its pixels square first.
     import io
@@ -218,10 +233,8 @@ def test_a_fax_of_a_form_is_read_like_the_form(models, mnist, tmp_path):
     from PIL import Image
 
     from ocr.load import load_pages
-    from ocr.samples import generate_samples
 
-    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
-    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)  # 150 dpi
+    _, page = form_3  # 150 dpi
     h, w = page.shape
     sent = cv2.resize(page, (round(w * 204 / 150), round(h * 98 / 150)), interpolation=cv2.INTER_AREA)
     buf = io.BytesIO()
@@ -230,27 +243,22 @@ def test_a_fax_of_a_form_is_read_like_the_form(models, mnist, tmp_path):
     )
     (fax,) = load_pages(buf.getvalue())
     assert fax.dpi == pytest.approx(204)
-    original = read_page(page, models, dpi=150)
+    original = form_3_read
     received = read_page(fax.image, models, dpi=fax.dpi)
-    assert len(original.fields) >= 6
     values = [f.value for f in received.fields]
     assert sum(f.value in values for f in original.fields) >= len(original.fields) - 1
 
 
-def test_a_dithered_black_and_white_scan_is_read_like_the_form(models, mnist, tmp_path):
+def test_a_dithered_black_and_white_scan_is_read_like_the_form(models, form_3, form_3_read):
     # A scanner's black-and-white mode that dithers: the tinted paper becomes a field of dots
     # and the strokes' soft edges ragged.  Read as it came, fields were lost and misread.
     from PIL import Image
 
-    from ocr.samples import generate_samples
-
-    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
-    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    _, page = form_3
     dithered = np.asarray(Image.fromarray(page).convert("1").convert("L"))  # Floyd-Steinberg
     assert set(np.unique(dithered)) == {0, 255}
-    original = read_page(page, models, dpi=150)
+    original = form_3_read
     received = read_page(dithered, models, dpi=150)
-    assert len(original.fields) >= 6
     values = [f.value for f in received.fields]
     assert sum(f.value in values for f in original.fields) >= len(original.fields) - 1
     assert len(received.fields) <= len(original.fields) + 1
@@ -290,18 +298,14 @@ def _photographed(page: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return photograph_sheet(page, np.random.default_rng(seed), 0.04)
 
 
-def test_a_photographed_form_is_read_flattened_and_reported_in_the_photos_pixels(models, mnist, tmp_path):
+def test_a_photographed_form_is_read_flattened_and_reported_in_the_photos_pixels(models, form_3, form_3_read):
     # Seen from the side, a form's boxes and rules run askew: combs lost their first cells and
     # underlines their first digits, and truncated numbers were accepted at 1.000.
     from ocr.geometry import transform_box
-    from ocr.samples import generate_samples
 
-    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
-    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
-    photo, to_photo = _photographed(page, seed=2)
-    original = read_page(page, models, dpi=150)
+    photo, to_photo = _photographed(form_3[1], seed=2)
+    original = form_3_read
     received = read_page(photo, models)  # a camera's photo: no resolution
-    assert len(original.fields) >= 6
     assert (received.width, received.height) == (photo.shape[1], photo.shape[0])
     matched = 0
     for field in original.fields:
@@ -311,14 +315,12 @@ def test_a_photographed_form_is_read_flattened_and_reported_in_the_photos_pixels
     assert matched >= len(original.fields) - 1
 
 
-def test_a_photographed_form_is_flattened_onto_its_template(models, mnist, tmp_path):
-    from ocr.samples import generate_samples
+def test_a_photographed_form_is_flattened_onto_its_template(models, form_3):
     from ocr.template import load_template
 
-    (scan,) = generate_samples(tmp_path, "forms", 1, seed=3, digits=mnist.x_test, labels=mnist.y_test, formats=["png"])
+    scan, page = form_3
     truth = json.loads(scan.with_suffix(".json").read_text())
-    template = load_template(tmp_path / truth["template"])
-    page = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    template = load_template(scan.parent / truth["template"])
     photo, _ = _photographed(page, seed=2)
     reading = read_page(photo, models, template)
     assert not reading.problems
