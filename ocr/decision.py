@@ -23,8 +23,14 @@ Digits cut from pages are not MNIST's clean digits: segmentation leaves them
 rotated, loosely cropped, with thicker or thinner strokes and bits of box
 lines, and at a given confidence they are wrong more often.  So pages are read
 with a second threshold, ``page_min_confidence``, fitted by
-:func:`fit_page_threshold` at the same weight and the same target on
-distorted copies of the same validation digits (:meth:`DecisionRule.for_pages`).
+:func:`fit_page_threshold` at the same weight on distorted copies of the same
+validation digits (:meth:`DecisionRule.for_pages`), for a target of its own,
+``page_target_error``.  A page's unit of work is a field, not a digit: a field
+is accepted only if every digit in it is, and it is wrong if any one is, so a
+field of ``n`` digits errs up to ``n`` times as often as its digits.  Fields
+run to 10 digits (phone and account numbers), and fields also go wrong where
+segmentation cuts them wrongly, so the page target is a fraction of the digit
+target (:class:`ocr.training.TrainConfig`, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ class DecisionRule:
     target_error: float
     # The threshold for digits cut from pages (None: rules fitted before it existed; pages use min_confidence).
     page_min_confidence: float | None = None
+    # The error among accepted distorted digits that page_min_confidence was fitted for (None: target_error).
+    page_target_error: float | None = None
+    # The bar for a page digit to count as clearly read where reading judges a page's layout
+    # (is this line a number or a name, is the page upside down), fitted at target_error on the
+    # same distorted digits; None: page_min_confidence is that bar too (rules fitted before it existed).
+    page_clear_confidence: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -55,6 +67,8 @@ class DecisionRule:
         return cls(
             **{k: data[k] for k in ("svm_weight", "min_confidence", "target_error")},
             page_min_confidence=data.get("page_min_confidence"),
+            page_target_error=data.get("page_target_error"),
+            page_clear_confidence=data.get("page_clear_confidence"),
         )
 
     def for_pages(self) -> DecisionRule:
@@ -62,6 +76,18 @@ class DecisionRule:
         if self.page_min_confidence is None:
             return self
         return replace(self, min_confidence=max(self.min_confidence, self.page_min_confidence))
+
+    def for_page_layout(self) -> DecisionRule:
+        """The rule by which a page digit counts as clearly read when judging the page's layout.
+
+        Reading decides from its digits whether a line holds a number or a
+        name and whether a page is upside down; those judgements were set on
+        digits held to the digit target (``target_error``), and a stricter
+        review bar for fields must not move them.
+        """
+        if self.page_clear_confidence is None:
+            return self.for_pages()
+        return replace(self, min_confidence=max(self.min_confidence, self.page_clear_confidence))
 
 
 @dataclass(frozen=True)
@@ -134,15 +160,23 @@ def fit_decision_rule(
 
 
 def fit_page_threshold(
-    cnn_probs: np.ndarray, svm_probs: np.ndarray, labels: np.ndarray, rule: DecisionRule
+    cnn_probs: np.ndarray,
+    svm_probs: np.ndarray,
+    labels: np.ndarray,
+    rule: DecisionRule,
+    target_error: float | None = None,
 ) -> DecisionRule:
-    """``rule`` with its page threshold fitted on distorted validation digits.
+    """``rule`` with its page thresholds fitted on distorted validation digits.
 
-    The SVM weight and the target error stay the rule's own; only the
-    confidence threshold is chosen again, on digits like those cut from pages.
+    The SVM weight stays the rule's own; only the confidence thresholds are
+    chosen again, on digits like those cut from pages: the review bar for
+    ``target_error`` (default: the rule's own target), the bar for a clearly
+    read digit (:meth:`DecisionRule.for_page_layout`) for the rule's own target.
     """
-    _, threshold = _threshold_at(cnn_probs, svm_probs, labels, rule.svm_weight, rule.target_error)
-    return replace(rule, page_min_confidence=threshold)
+    target = rule.target_error if target_error is None else target_error
+    d, clear = _threshold_at(cnn_probs, svm_probs, labels, rule.svm_weight, rule.target_error)
+    threshold = threshold_for_error(d.confidence, d.label == np.asarray(labels), ~d.disagree, target)
+    return replace(rule, page_min_confidence=threshold, page_target_error=target, page_clear_confidence=clear)
 
 
 def _threshold_at(

@@ -97,10 +97,18 @@ class DigitReading:
     split_margin: float | None = None
     # Cut from digits that overlap (a cut ran through two strokes): each piece may hold some of the other.
     overlapping: bool = False
+    # Read clearly enough to count when judging the page's layout (DecisionRule.for_page_layout),
+    # whatever the stricter review bar says; None: not needs_review.
+    clear: bool | None = None
 
     @property
     def needs_review(self) -> bool:
         return self.disagree or self.low_confidence
+
+    @property
+    def reads_clearly(self) -> bool:
+        """Whether the digit counts as clearly read where reading judges the page's layout."""
+        return not self.needs_review if self.clear is None else self.clear
 
 
 @dataclass(frozen=True)
@@ -216,7 +224,7 @@ def _sure_share(reading: PageReading) -> float:
     marks, most of them doubtful; turned upright it reads as it should.
     """
     digits = [d for f in reading.fields for d in f.digits]
-    return sum(not d.needs_review for d in digits) / len(digits) if digits else 0.0
+    return sum(d.reads_clearly for d in digits) / len(digits) if digits else 0.0
 
 
 def _quarter_turned(reading: PageReading) -> PageReading:
@@ -467,8 +475,9 @@ def classify_batch(
             svm_label=int(d.svm_label[k]),
             svm_prob=float(d.svm_prob[k]),
             disagree=bool(d.disagree[k]),
-            low_confidence=bool(d.low_confidence[k]),
+            low_confidence=below_review_bar(float(d.confidence[k]), models),
             cell=seg.cell,
+            clear=not (d.disagree[k] or d.low_confidence[k]),
         )
 
     out = []
@@ -516,12 +525,19 @@ def classify_batch(
 
 
 def page_decisions(batch: np.ndarray, models: Models, clock: _Clock) -> Decisions:
-    """Both classifiers on a page's normalised digits, and the decision rule for pages on their votes."""
+    """Both classifiers on a page's normalised digits, and the decision rule on their votes as the
+    page's layout is judged by it (:meth:`ocr.decision.DecisionRule.for_page_layout`); the review
+    bar is :func:`below_review_bar`."""
     _, cnn_probs = models.cnn.predict(batch)
     clock.lap("cnn")
     _, svm_probs = models.svm.predict(batch)
     clock.lap("svm")
-    return decide(cnn_probs, svm_probs, models.rule.for_pages())
+    return decide(cnn_probs, svm_probs, models.rule.for_page_layout())
+
+
+def below_review_bar(confidence: float, models: Models) -> bool:
+    """Whether a page digit's pooled confidence is under the bar for accepting it without review."""
+    return confidence < models.rule.for_pages().min_confidence
 
 
 def reads_better_turned(
@@ -567,7 +583,7 @@ def reads_better_turned(
     clock.lap("cnn")
     _, svm_probs = models.svm.predict(turned)
     clock.lap("svm")
-    rule = models.rule.for_pages()
+    rule = models.rule.for_page_layout()
     if _share_in_doubt(decide(cnn_probs, svm_probs, rule)) > doubt:
         return False
     digits_turn = False
@@ -773,7 +789,7 @@ def is_edge_mark(kind: str, bbox: Box, page_shape: tuple[int, int], value: str, 
 
 def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
     """Whether a field found without a template holds a number rather than text or a drawing."""
-    accepted = sum(not d.needs_review for d in reading.digits)
+    accepted = sum(d.reads_clearly for d in reading.digits)
     if kind == "comb":
         return True
     if kind == "box":
@@ -802,7 +818,7 @@ def _scrawl(reading: FieldReading) -> bool:
     box is printed for a number, and one holding a name goes to review rather than a
     number in it, two of its digits run together, being lost.
     """
-    doubtful = sum(d.needs_review for d in reading.digits)
+    doubtful = sum(not d.reads_clearly for d in reading.digits)
     return (
         doubtful > 0
         and doubtful >= _MIN_DOUBT_IN_SCRAWL * len(reading.digits)

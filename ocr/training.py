@@ -67,6 +67,13 @@ class TrainConfig:
     # Distorted copies of the validation digits (seeds seed + 1, seed + 2, ...) on which
     # the page threshold of the decision rule is fitted (ocr.decision.fit_page_threshold).
     page_rule_copies: int = 3
+    # The error among accepted digits that page threshold is fitted for.  Pages are
+    # judged by fields (at most 0.5% of accepted fields wrong): a 10-digit field
+    # needs its digits at 0.05% or better, and wrong cuts between digits take a
+    # share of the fields' budget, so digits get 0.03%.  At 0.1% (the digit
+    # target) 1.0% of the accepted fields of twelve sample sets were wrong;
+    # at 0.03%, 0.3% (docs/performance.md).
+    page_target_error: float = 0.0003
     # Runs of ink (half single digits, half two touching) drawn to train the touching-digit detector.
     touching_runs: int = 30000
     threads: int = 0  # 0: TensorFlow's default (all cores)
@@ -358,12 +365,13 @@ def fit_rule_on_validation(
         pages = np.concatenate(copies)
         _, cnn_pages = cnn.predict(pages)
         _, svm_pages = svm.predict(pages)
-        rule = fit_page_threshold(cnn_pages, svm_pages, np.tile(y_val, len(copies)), rule)
+        rule = fit_page_threshold(cnn_pages, svm_pages, np.tile(y_val, len(copies)), rule, config.page_target_error)
     report(
         f"decision rule (on {len(y_val)} validation digits): SVM weight {rule.svm_weight}, "
         f"min confidence {rule.min_confidence:.4f}"
         + (
-            f"; on pages {rule.page_min_confidence:.4f} (fitted on {len(copies)} distorted copies)"
+            f"; on pages {rule.page_min_confidence:.4f} (fitted on {len(copies)} distorted copies"
+            f" for {rule.page_target_error:.2%} error)"
             if rule.page_min_confidence is not None
             else ""
         )
@@ -406,7 +414,11 @@ def refit_decision(
     report("measuring the models on MNIST test (never trained on)")
     manifest["decision_rule"] = json.loads(rule.to_json())
     manifest["decision_command"] = command
-    manifest["config"] = {**manifest.get("config", {}), "page_rule_copies": config.page_rule_copies}
+    manifest["config"] = {
+        **manifest.get("config", {}),
+        "page_rule_copies": config.page_rule_copies,
+        "page_target_error": config.page_target_error,
+    }
     manifest["cnn_second_look"] = _second_look_record(models.cnn)
     manifest["metrics"] = {
         "mnist_test": evaluate_models(Models(cnn=models.cnn, svm=svm, rule=rule, manifest={}), data.x_test, data.y_test)

@@ -99,6 +99,8 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     page = refit["decision_rule"]["page_min_confidence"]
     assert page == pytest.approx(manifest["decision_rule"]["page_min_confidence"], abs=1e-5)
     assert 0 < page <= 1 and refit["config"]["page_rule_copies"] == TrainConfig().page_rule_copies
+    assert refit["decision_rule"]["page_target_error"] == TrainConfig().page_target_error
+    assert refit["config"]["page_target_error"] == TrainConfig().page_target_error
     assert "page_decision" in refit["metrics"]["mnist_test"]["distorted"]
     other = Mnist(**{**small.__dict__, "sha256": "0" * 64})
     with pytest.raises(DatasetError):

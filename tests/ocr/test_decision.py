@@ -88,6 +88,8 @@ def test_pages_are_judged_by_the_stricter_page_threshold():
     # Rules written before page thresholds existed load and read pages with their one threshold.
     old = DecisionRule.from_json('{"svm_weight": 0.1, "min_confidence": 0.9, "target_error": 0.001}')
     assert old.page_min_confidence is None and old.for_pages() == old
+    # Without a bar of its own, a page's layout is judged by the page threshold.
+    assert rule.for_page_layout() == rule.for_pages()
     assert DecisionRule.from_json(rule.to_json()) == rule
 
 
@@ -108,3 +110,31 @@ def test_page_threshold_is_fitted_on_the_distorted_digits_at_the_rules_weight():
     d = decide(cnn, svm, fitted.for_pages())
     accepted = ~d.review
     assert accepted.any() and np.mean(d.label[accepted] != labels[accepted]) <= 0.001
+    assert fitted.page_target_error == 0.001  # the rule's own target when none is given
+
+
+def test_page_threshold_can_aim_at_a_stricter_target_than_the_digits():
+    rng = np.random.default_rng(2)
+    labels = rng.integers(0, 10, 20000)
+    # Confidences spread over decades toward 1; the surer, the rarer the mistakes.
+    doubt = 10 ** rng.uniform(-5, -0.5, 20000)
+    conf = 1 - doubt
+    wrong = rng.random(20000) < np.select([doubt > 1e-2, doubt > 1e-3], [0.02, 0.002], 0.0001)
+    cnn_labels = np.where(wrong, (labels + 1) % 10, labels)
+    cnn = np.repeat(((1 - conf) / 9)[:, None], 10, axis=1).astype(np.float32)
+    cnn[np.arange(20000), cnn_labels] = conf
+    svm = _onehotish(cnn_labels, 0.9)
+    rule = DecisionRule(svm_weight=0.0, min_confidence=0.9, target_error=0.001)
+    loose = fit_page_threshold(cnn, svm, labels, rule)
+    strict = fit_page_threshold(cnn, svm, labels, rule, target_error=0.0003)
+    assert strict.page_target_error == 0.0003 and strict.target_error == 0.001
+    assert strict.page_min_confidence > loose.page_min_confidence
+    # The bar for judging a page's layout stays where the digit target puts it.
+    assert strict.page_clear_confidence == loose.page_clear_confidence == loose.page_min_confidence
+    assert strict.for_page_layout().min_confidence == loose.page_min_confidence
+    assert strict.for_pages().min_confidence == strict.page_min_confidence
+    for fitted, target in ((loose, 0.001), (strict, 0.0003)):
+        d = decide(cnn, svm, fitted.for_pages())
+        accepted = ~d.review
+        assert accepted.sum() > 1000 and np.mean(d.label[accepted] != labels[accepted]) <= target
+    assert DecisionRule.from_json(strict.to_json()) == strict
