@@ -206,13 +206,16 @@ def _evaluate_samples(directory: Path, models, templates: bool, as_json: bool) -
 
 
 def _print_digit_metrics(m: dict) -> None:
-    table = Table(title=f"MNIST test, {m['digits']} digits (never trained on)")
-    table.add_column("figure")
+    extra = [k for k in ("distorted", "scanned") if k in m]
+    table = Table(
+        title=f"MNIST test, {m['digits']} digits (never trained on)",
+        caption="; ".join(f"{k} copy: seed {m[k]['seed']}" for k in extra) or None,
+    )
+    table.add_column("figure", no_wrap=True)
     table.add_column("clean", justify="right")
-    has_distorted = "distorted" in m
-    if has_distorted:
-        table.add_column(f"distorted (seed {m['distorted']['seed']})", justify="right")
-    sets = [m] + ([m["distorted"]] if has_distorted else [])
+    for k in extra:
+        table.add_column(k, justify="right")
+    sets = [m] + [m[k] for k in extra]
 
     def row(name: str, get) -> None:
         table.add_row(name, *[get(s) for s in sets])
@@ -227,11 +230,16 @@ def _print_digit_metrics(m: dict) -> None:
     row("accuracy where both agree", lambda s: pct(s["accuracy_where_agree"]))
     row("decision: flagged for review", lambda s: pct(s["decision"]["reject_rate"]))
     row("decision: error among accepted", lambda s: f"{s['decision']['error_among_accepted']:.3%}")
-    page = m.get("distorted", {}).get("page_decision")
-    if page:
-        # Pages are read with the rule's page threshold; the distorted digits stand in for them.
-        table.add_row(f"page threshold {page['min_confidence']:.4f}: flagged", "", pct(page["reject_rate"]))
-        table.add_row("page threshold: error among accepted", "", f"{page['error_among_accepted']:.3%}")
+    pages = [m[k].get("page_decision") for k in extra]
+    if any(pages):
+        # Pages are read with the rule's page threshold; the distorted and scanned digits stand in for them.
+        bar = next(p["min_confidence"] for p in pages if p)
+        table.add_row(f"page threshold {bar:.4f}: flagged", "", *[pct(p["reject_rate"]) if p else "" for p in pages])
+        table.add_row(
+            "page threshold: error among accepted",
+            "",
+            *[f"{p['error_among_accepted']:.3%}" if p else "" for p in pages],
+        )
     for i, point in enumerate(m["reject_curve"]):
         row(f"error at {point['reject_rate']:.1%} rejected", lambda s, i=i: f"{s['reject_curve'][i]['error_rate']:.3%}")
     console.print(table)

@@ -28,7 +28,7 @@ def test_evaluate_json_reports_every_figure():
 def test_evaluate_table_names_the_figures():
     result = runner.invoke(app, ["evaluate", "--data", str(MNIST_PATH), "--limit", "300"])
     assert result.exit_code == 0, result.output
-    for text in ("CNN accuracy", "HOG-SVM accuracy", "agreement rate", "error at 2.0% rejected", "digits/s"):
+    for text in ("CNN accuracy", "HOG-SVM accuracy", "agreement rate", "error at 2.0% rejected", "digits/s", "scanned"):
         assert text in result.output
 
 
@@ -166,3 +166,45 @@ def test_mild_share_draws_variants_closer_to_the_original_than_full_ones(mnist):
     mild_change, full_change = np.abs(mild - clean).mean(), np.abs(full - clean).mean()
     assert 0 < mild_change < 0.8 * full_change
     np.testing.assert_array_equal(augment_digits(images, np.random.default_rng(3), clean_share=1.0), clean)
+
+
+def test_scanned_digits_are_read_as_segments_are_from_a_thresholded_mask(mnist):
+    # TrainConfig.scanned_share / svm_scanned: digits as reading cuts them from a page.
+    from ocr.augment import as_scanned, augment_digits, upscale_digit
+    from ocr.normalize import normalize_digits
+    from ocr.segment import reading_crop
+
+    images = mnist.x_train[:40]
+    for image in images[:10]:
+        big = upscale_digit(image, 2.0)
+        got = as_scanned(big, np.random.default_rng(5), image)
+        level = np.random.default_rng(5).uniform(0.25, 0.6) * big.max()
+        np.testing.assert_array_equal(got, reading_crop(np.where(big > level, 255, 0).astype(np.uint8)))
+    # A crop with no ink above any threshold falls back to the clean digit.
+    blank = np.zeros((40, 40), np.uint8)
+    np.testing.assert_array_equal(
+        as_scanned(blank, np.random.default_rng(0), images[0]), normalize_digits(images[:1], bright_ink=True)[0]
+    )
+    # Every digit scanned: nothing is MNIST's own gray digit, and the shares keep their draws apart.
+    clean = normalize_digits(images, bright_ink=True)
+    scanned = augment_digits(images, np.random.default_rng(3), clean_share=1.0, scanned_share=1.0)
+    assert scanned.shape == clean.shape and all(not np.array_equal(s, c) for s, c in zip(scanned, clean, strict=True))
+    assert 0 < np.abs(scanned - clean).mean() < 0.2  # the same digits, drawn another way
+    np.testing.assert_array_equal(
+        augment_digits(images, np.random.default_rng(3), clean_share=1.0, scanned_share=0.0), clean
+    )
+
+
+def test_svm_scanned_copies_need_the_raw_digits(mnist):
+    from ocr.augment import scanned_digits
+    from ocr.normalize import normalize_digits
+    from ocr.training import TrainConfig, train_svm
+
+    images = mnist.x_train[:30]
+    copies = scanned_digits(images, 1)
+    assert copies.shape == (30, 28, 28) and copies.dtype == np.float32
+    np.testing.assert_array_equal(copies, scanned_digits(images, 1))
+    assert not np.array_equal(copies, scanned_digits(images, 2))
+    x = normalize_digits(images, bright_ink=True)
+    with pytest.raises(ValueError, match="raw_train"):
+        train_svm(x, mnist.y_train[:30], x, mnist.y_train[:30], TrainConfig(svm_scanned=True), print)
