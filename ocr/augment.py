@@ -111,21 +111,30 @@ def distort_test_digits(images: np.ndarray, seed: int = ROBUSTNESS_SEED) -> np.n
     -------
     (N, 28, 28) float32 ndarray in [0, 1], normalised.
     """
+    return _seeded_copies(images, seed, _distorted)
+
+
+def _distorted(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    scale = rng.uniform(2.0, 3.0)
+    big = upscale_digit(image, scale)
+    big = _affine(big, angle=rng.uniform(-15, 15), shear=0.0, sx=1.0, sy=1.0)
+    stroke = rng.integers(3)
+    if stroke == 1:
+        big = _thicken(big, max(2, round(scale * rng.uniform(0.6, 1.1))))
+    elif stroke == 2:
+        big = _thin(big, max(2, round(scale * rng.uniform(0.4, 0.7))))
+    crop = _loose_crop(big, rng, max_margin=0.35)
+    if rng.random() < 0.5:
+        crop = _add_box_lines(crop, rng, scale)
+    return _normalize_or_original(crop, image)
+
+
+def _seeded_copies(images: np.ndarray, seed: int, draw) -> np.ndarray:
+    """``draw(image, rng)`` for each digit in turn, from one generator seeded by ``seed``."""
     rng = np.random.default_rng(seed)
     out = np.empty((len(images), 28, 28), np.float32)
     for i, image in enumerate(images):
-        scale = rng.uniform(2.0, 3.0)
-        big = upscale_digit(image, scale)
-        big = _affine(big, angle=rng.uniform(-15, 15), shear=0.0, sx=1.0, sy=1.0)
-        stroke = rng.integers(3)
-        if stroke == 1:
-            big = _thicken(big, max(2, round(scale * rng.uniform(0.6, 1.1))))
-        elif stroke == 2:
-            big = _thin(big, max(2, round(scale * rng.uniform(0.4, 0.7))))
-        crop = _loose_crop(big, rng, max_margin=0.35)
-        if rng.random() < 0.5:
-            crop = _add_box_lines(crop, rng, scale)
-        out[i] = _normalize_or_original(crop, image)
+        out[i] = draw(image, rng)
     return out
 
 
@@ -141,11 +150,9 @@ def scanned_digits(images: np.ndarray, seed: int = SCANNED_SEED) -> np.ndarray:
     -------
     (N, 28, 28) float32 ndarray in [0, 1], normalised.
     """
-    rng = np.random.default_rng(seed)
-    out = np.empty((len(images), 28, 28), np.float32)
-    for i, image in enumerate(images):
-        out[i] = as_scanned(upscale_digit(image, rng.uniform(1.4, 2.6)), rng, image)
-    return out
+    return _seeded_copies(
+        images, seed, lambda image, rng: as_scanned(upscale_digit(image, rng.uniform(1.4, 2.6)), rng, image)
+    )
 
 
 def _training_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
