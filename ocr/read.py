@@ -477,7 +477,7 @@ def classify_batch(
             disagree=bool(d.disagree[k]),
             low_confidence=below_review_bar(float(d.confidence[k]), models),
             cell=seg.cell,
-            clear=not (d.disagree[k] or d.low_confidence[k]),
+            clear=not bool(d.disagree[k] or d.low_confidence[k]),
         )
 
     out = []
