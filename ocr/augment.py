@@ -1,6 +1,6 @@
 """Distort MNIST digits toward what segmentation of real scans produces.
 
-Two recipes share the same small primitives:
+Three recipes share the same small primitives:
 
 * :func:`augment_digits` draws training variants: elastic warps, rotation,
   shear, scale, thick and thin strokes, loose and off-centre crops, fragments
@@ -64,7 +64,7 @@ def augment_digits(
         r = rng.random()
         if r < clean_share:
             if scanned_share and rng.random() < scanned_share:
-                out[i] = as_scanned(upscale_digit(image, rng.uniform(1.4, 2.6)), rng, image)
+                out[i] = _scanned_clean(image, rng)
             else:
                 out[i] = normalize_digit(image, bright_ink=True) if normalized is None else normalized[i]
             continue
@@ -150,9 +150,11 @@ def scanned_digits(images: np.ndarray, seed: int = SCANNED_SEED) -> np.ndarray:
     -------
     (N, 28, 28) float32 ndarray in [0, 1], normalised.
     """
-    return _seeded_copies(
-        images, seed, lambda image, rng: as_scanned(upscale_digit(image, rng.uniform(1.4, 2.6)), rng, image)
-    )
+    return _seeded_copies(images, seed, _scanned_clean)
+
+
+def _scanned_clean(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return as_scanned(upscale_digit(image, rng.uniform(1.4, 2.6)), rng, image)
 
 
 def _training_variant(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
