@@ -94,6 +94,16 @@ def train(
             help="Keep the other models in OUT; retrain only the touching-digit detector on their split.",
         ),
     ] = False,
+    page_target_error: Annotated[
+        float,
+        typer.Option(
+            min=1e-5,
+            max=0.05,
+            help="Error among accepted digits that the page review bar is fitted for (0.0003: a 10-digit "
+            "field at about 0.5%). Higher sends fewer fields to review and lets more wrong ones through; "
+            "with --decision-only, the rule of models already trained is refitted for it in about a minute.",
+        ),
+    ] = 0.0003,
 ) -> None:
     """Train the CNN, the HOG-SVM and the touching-digit detector on MNIST train; write them with a manifest."""
     from ocr.mnist import load_mnist
@@ -109,12 +119,21 @@ def train(
             return
         if decision_only or svm_only:
             manifest = refit_decision(
-                mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line), retrain_svm=svm_only
+                mnist,
+                out,
+                TrainConfig(seed=seed, page_target_error=page_target_error),
+                command,
+                lambda line: console.print(line),
+                retrain_svm=svm_only,
             )
             _print_digit_metrics(manifest["metrics"]["mnist_test"])
             return
         manifest = train_models(
-            mnist, out, TrainConfig(epochs=epochs, seed=seed), command, lambda line: console.print(line)
+            mnist,
+            out,
+            TrainConfig(epochs=epochs, seed=seed, page_target_error=page_target_error),
+            command,
+            lambda line: console.print(line),
         )
     except DigitflowError as exc:
         raise _fail(exc) from exc

@@ -32,6 +32,26 @@ def test_evaluate_table_names_the_figures():
         assert text in result.output
 
 
+def test_train_passes_the_page_target_to_the_rule_fit(monkeypatch, tmp_path):
+    import json
+
+    import ocr.training
+    from ocr.classifiers import MODEL_DIR
+
+    seen = []
+
+    def refit(data, model_dir, config, command, report, retrain_svm=False):
+        seen.append(config)
+        return json.loads((MODEL_DIR / "manifest.json").read_text())
+
+    monkeypatch.setattr(ocr.training, "refit_decision", refit)
+    args = ["train", "--data", str(MNIST_PATH), "--out", str(tmp_path), "--decision-only"]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, [*args, "--page-target-error", "0.002"]).exit_code == 0
+    assert [c.page_target_error for c in seen] == [ocr.training.TrainConfig().page_target_error, 0.002]
+    assert runner.invoke(app, [*args, "--page-target-error", "0.5"]).exit_code == 2  # out of range
+
+
 def test_evaluate_with_missing_models_exits_4(tmp_path):
     result = runner.invoke(app, ["evaluate", "--data", str(MNIST_PATH), "--models", str(tmp_path)])
     assert result.exit_code == 4
