@@ -460,6 +460,8 @@ def classify_batch(
     if batch is None:
         return [[(seg, None) for seg in segs if not seg.is_digit] for segs in segments], None
     d = page_decisions(batch, models, clock)
+    # The layout's decisions flag by the layout bar; review goes by the page's own bar.
+    review_bar = models.rule.for_pages().min_confidence
     touching = _touching_log_odds(segments, index, batch, models)
 
     def reading(seg: Segment) -> DigitReading | None:
@@ -475,7 +477,7 @@ def classify_batch(
             svm_label=int(d.svm_label[k]),
             svm_prob=float(d.svm_prob[k]),
             disagree=bool(d.disagree[k]),
-            low_confidence=below_review_bar(float(d.confidence[k]), models),
+            low_confidence=bool(d.confidence[k] < review_bar),
             cell=seg.cell,
             clear=not bool(d.disagree[k] or d.low_confidence[k]),
         )
@@ -526,18 +528,13 @@ def classify_batch(
 
 def page_decisions(batch: np.ndarray, models: Models, clock: _Clock) -> Decisions:
     """Both classifiers on a page's normalised digits, and the decision rule on their votes as the
-    page's layout is judged by it (:meth:`ocr.decision.DecisionRule.for_page_layout`); the review
-    bar is :func:`below_review_bar`."""
+    page's layout is judged by it (:meth:`ocr.decision.DecisionRule.for_page_layout`); digits are
+    sent to review by the page's own bar (:meth:`ocr.decision.DecisionRule.for_pages`)."""
     _, cnn_probs = models.cnn.predict(batch)
     clock.lap("cnn")
     _, svm_probs = models.svm.predict(batch)
     clock.lap("svm")
     return decide(cnn_probs, svm_probs, models.rule.for_page_layout())
-
-
-def below_review_bar(confidence: float, models: Models) -> bool:
-    """Whether a page digit's pooled confidence is under the bar for accepting it without review."""
-    return confidence < models.rule.for_pages().min_confidence
 
 
 def reads_better_turned(

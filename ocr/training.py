@@ -296,19 +296,16 @@ def train_svm(
 
     shell = HogSvmClassifier(hog=config.hog, svm=None)
     started = time.perf_counter()
-    scanned = None
+    xs, ys = [x_train], [y_train]
+    if config.svm_shifts:
+        xs += [shift_digits(x_train, dy, dx) for dy, dx in _ONE_PIXEL]
+        ys += [y_train] * len(_ONE_PIXEL)
     if config.svm_scanned:
         if raw_train is None:
             raise ValueError("svm_scanned needs the training digits as MNIST has them (raw_train)")
-        scanned = scanned_digits(raw_train, config.seed)
-    if config.svm_shifts:
-        x_train = np.concatenate([x_train] + [shift_digits(x_train, dy, dx) for dy, dx in _ONE_PIXEL])
-        y_shifted = np.tile(y_train, 1 + len(_ONE_PIXEL))
-    else:
-        y_shifted = y_train
-    if scanned is not None:
-        x_train, y_shifted = np.concatenate([x_train, scanned]), np.concatenate([y_shifted, y_train])
-    y_train = y_shifted
+        xs.append(scanned_digits(raw_train, config.seed))
+        ys.append(y_train)
+    x_train, y_train = np.concatenate(xs), np.concatenate(ys)
     f_train, f_val = shell.features(x_train), shell.features(x_val)
     svc = LinearSVC(C=config.svm_c, dual=True, max_iter=5000, random_state=config.seed).fit(f_train, y_train)
     calibrated = CalibratedClassifierCV(FrozenEstimator(svc), method="sigmoid").fit(f_val, y_val)
