@@ -320,7 +320,12 @@ def _read_page(
     fields = []
     free_page = all(region.kind == "line" for region in regions)
     for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
+        edge_stroke = False
+        if template is None:
+            region, pairs, edge_stroke = without_edge_stroke(region, pairs, clean.ink.shape)
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
+        if edge_stroke:
+            reading = _with_reasons(reading, ["a mark at the page edge left out"])
         if template is None and (
             not _looks_like_a_number(reading, region.kind)
             or is_edge_mark(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)
@@ -782,6 +787,43 @@ def is_edge_mark(kind: str, bbox: Box, page_shape: tuple[int, int], value: str, 
     queued for review; a longer line at the edge is still reported, flagged.
     """
     return free_page and kind == "line" and len(value) == 1 and at_page_edge(bbox, page_shape)
+
+
+def without_edge_stroke(
+    region: FieldRegion, pairs: list[tuple[Segment, DigitReading | None]], page_shape: tuple[int, int]
+) -> tuple[FieldRegion, list[tuple[Segment, DigitReading | None]], bool]:
+    """A line of free writing without a mark at either end that is the page's edge rather than a digit.
+
+    On a photo the paper's edge, or the shadow along it, can run on from the end of a line
+    of digits as a stroke far taller than they are, read as a 1 (three lines of 250
+    calibration and held-out photos, each read right without it; no other line of those
+    photos, of the forms and cheques or of the other layouts had such a mark).  Such a mark
+    (half again as tall as the median of at least three other digits of the line, as
+    :func:`too_tall` has it, inside the border band of :func:`at_page_edge`) is left out, the
+    field narrowed to what is left, and whether one was is returned: the field goes to review
+    all the same.  With fewer digits beside it the mark is kept, and the line is judged whole:
+    two doubtful marks and a stroke at a photo's corner are no number.  ``pairs``, ``region``
+    and ``page_shape`` (H, W) are in the same (working) pixels.
+    """
+    if region.kind != "line":
+        return region, pairs, False
+    dropped = False
+    for end in (0, -1):
+        digits = [i for i, (seg, reading) in enumerate(pairs) if seg.is_digit and reading is not None]
+        if len(digits) < 4:  # far taller than what: three digits at least
+            break
+        k = digits[end]
+        others = [pairs[i][0].bbox[3] for i in digits if i != k]
+        seg = pairs[k][0]
+        if seg.bbox[3] > 1.5 * median(others) and at_page_edge(seg.bbox, page_shape):
+            pairs = pairs[:k] + pairs[k + 1 :]
+            dropped = True
+    if not dropped:
+        return region, pairs, False
+    boxes = [seg.bbox for seg, _ in pairs]
+    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
+    return replace(region, bbox=(x0, y0, x1 - x0, y1 - y0)), pairs, True
 
 
 def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:

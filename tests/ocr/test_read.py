@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ocr.cleanup import clean_page
-from ocr.geometry import box_iou
+from ocr.geometry import FieldRegion, box_iou
 from ocr.read import (
     DigitReading,
     FieldReading,
@@ -20,7 +20,9 @@ from ocr.read import (
     read_page,
     too_tall,
     too_wide,
+    without_edge_stroke,
 )
+from ocr.segment import Segment
 from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -550,6 +552,39 @@ def test_a_lone_mark_at_the_edge_of_a_photo_is_left_out(models, mnist):
     reading = read_page(page, models)
     assert [f.value for f in reading.fields if not f.needs_review] == ["4096"]
     assert [(f.value, "at the page edge" in f.reasons) for f in reading.fields] == [("4096", False), ("27", True)]
+
+
+def test_a_tall_stroke_at_the_page_edge_is_left_out_of_the_line_it_ends(models, mnist):
+    page = blank()
+    x = page.shape[1] - 390
+    for i, d in enumerate(_digits(mnist, "40963")):
+        draw_digit(page, d, x + i * 70, 300, 90)
+    right = page.shape[1] - 20
+    cv2.line(page, (right, 250), (right, 420), 0, 9)  # the paper's edge, running on from the line
+    (line,) = read_page(page, models).fields
+    assert line.value == "40963"
+    assert "a mark at the page edge left out" in line.reasons
+    assert line.bbox[0] + line.bbox[2] < right - 4
+
+
+def test_only_a_tall_end_mark_inside_the_border_band_is_an_edge_stroke():
+    def seg(x, h):
+        return Segment(bbox=(x, 300, 40, h), crop=np.full((h, 40), 255, np.uint8))
+
+    reading = object()  # any reading: only whether the digit was read counts
+    page = (900, 1200)
+    line = FieldRegion("line", (800, 250, 400, 200))
+    edge = [(seg(800, 60), reading), (seg(900, 62), reading), (seg(1000, 58), reading), (seg(1170, 150), reading)]
+    region, pairs, dropped = without_edge_stroke(line, edge, page)
+    assert dropped and len(pairs) == 3 and region.bbox == (800, 300, 240, 62)
+    inside = [*edge[:3], (seg(1100, 150), reading)]  # as tall, but clear of the border band
+    assert without_edge_stroke(line, inside, page) == (line, inside, False)
+    short = [*edge[:3], (seg(1170, 70), reading)]  # at the border, a digit's height
+    assert not without_edge_stroke(line, short, page)[2]
+    assert not without_edge_stroke(line, [*edge[1:3], edge[3]], page)[2]  # two digits beside it: kept
+    unread = [(seg(700, 60), None), *edge]  # a blank crop (no reading) does not count
+    assert without_edge_stroke(line, unread, page)[1] == unread[:4]
+    assert not without_edge_stroke(replace(line, kind="box"), edge, page)[2]
 
 
 def test_edge_marks_are_lone_digits_at_the_border_of_a_page_of_free_writing():
