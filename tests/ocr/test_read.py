@@ -495,6 +495,29 @@ def test_cursive_is_told_from_a_number_by_a_wide_mark_and_doubt():
     assert _looks_like_a_number(_written("box", (narrow, False), (wide, True)), "box")
 
 
+def _marks(kind: str, *marks: tuple[int, bool]) -> FieldReading:
+    """Like :func:`_written`, but a doubtful mark here is under the review bar only: clear enough for the layout."""
+    field = _written(kind, *marks)
+    digits = tuple(replace(d, clear=True) for d in field.digits)
+    return replace(field, digits=digits)
+
+
+def test_a_signature_cut_into_arcs_is_told_from_a_number_by_doubt_and_a_broad_mark():
+    broad, narrow = 45, 25  # 1.5 and 0.83 times the marks' height of 30
+    # Three marks or more, half under the review bar, one over 1.4 times as wide as tall: writing.
+    assert not _looks_like_a_number(_marks("line", (narrow, True), (broad, True), (narrow, False)), "line")
+    assert not _looks_like_a_number(
+        _marks("line", (broad, True), (narrow, True), (narrow, False), (narrow, False)), "line"
+    )
+    # Each condition alone is a number, to review or to accept.
+    assert _looks_like_a_number(
+        _marks("line", (narrow, True), (narrow, True), (narrow, False)), "line"
+    )  # no broad mark
+    assert _looks_like_a_number(_marks("line", (broad, True), (narrow, False), (narrow, False)), "line")  # one in three
+    assert _looks_like_a_number(_marks("line", (broad, True), (narrow, True)), "line")  # two marks
+    assert _looks_like_a_number(_marks("box", (narrow, True), (broad, True), (narrow, False)), "box")  # a box
+
+
 def test_doubts_about_cuts():
     assert doubts_about_cuts([_digit(1), _digit(2, split_margin=3.0)]) == []
     assert doubts_about_cuts([_digit(1), _digit(2, split_margin=0.4)]) == ["unsure where touching digits divide"]
