@@ -803,13 +803,13 @@ def without_edge_stroke(
     of digits as a stroke far taller than they are, read as a 1 (three lines of 250
     calibration and held-out photos, each read right without it; no other line of those
     photos, of the seed-91 calibration forms and cheques or of 40 pages of other layouts
-    had such a mark).  Such a mark
-    (half again as tall as the median of at least three other digits of the line, as
-    :func:`too_tall` has it, inside the border band of :func:`at_page_edge`) is left out, the
-    field narrowed to what is left, and whether one was is returned: the field goes to review
-    all the same.  With fewer digits beside it the mark is kept, and the line is judged whole:
-    two doubtful marks and a stroke at a photo's corner are no number.  ``pairs``, ``region``
-    and ``page_shape`` (H, W) are in the same (working) pixels.
+    had such a mark).  Such a mark (half again as tall as the median of at least three other
+    digits of the line, as :func:`too_tall` has it, inside the border band of
+    :func:`at_page_edge`) is left out, the field narrowed to what is left, and whether one
+    was is returned: the field goes to review all the same.  With fewer digits beside it the
+    mark is kept, and the line is judged whole: two doubtful marks and a stroke at a photo's
+    corner are no number.  ``pairs``, ``region`` and ``page_shape`` (H, W) are in the same
+    (working) pixels.
     """
     if region.kind != "line":
         return region, pairs, False
