@@ -31,6 +31,7 @@ from ocr.geometry import (
     label_components,
     outline_components,
     pad_box,
+    union_box,
 )
 from ocr.stats import median, percentile
 
@@ -984,7 +985,7 @@ def with_detached_strokes(lines: list[Box], small: list[Box], reach: int) -> lis
     for box in lines:
         x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[0] + box[2] + reach, box[1] + box[3] + reach
         reaching = [m for m in small if m[0] < x1 and x0 < m[0] + m[2] and m[1] < y1 and y0 < m[1] + m[3]]
-        grown.append(_union([box, *reaching]))
+        grown.append(union_box([box, *reaching]))
     return grown
 
 
@@ -1309,7 +1310,7 @@ def group_lines(components: list[Box]) -> list[Box]:
             lines.append([c])
         else:
             best.append(c)
-    return merge_lines([_union(line) for line in lines], median([c[3] for c in components]))
+    return merge_lines([union_box(line) for line in lines], median([c[3] for c in components]))
 
 
 def merge_lines(lines: list[Box], char_height: float) -> list[Box]:
@@ -1332,18 +1333,10 @@ def merge_lines(lines: list[Box], char_height: float) -> list[Box]:
                 share = overlap / max(1, min(a[3], b[3]))
                 gap = max(b[0] - (a[0] + a[2]), a[0] - (b[0] + b[2]))  # negative where they overlap
                 if (gap >= 0 and share >= 0.5 and gap <= 3 * char_height) or (gap < 0 and share >= 0.7):
-                    lines[i] = _union([a, b])
+                    lines[i] = union_box([a, b])
                     del lines[j]
                     merged = True
                     break
             if merged:
                 break
     return lines
-
-
-def _union(boxes: list[Box]) -> Box:
-    x0 = min(b[0] for b in boxes)
-    y0 = min(b[1] for b in boxes)
-    x1 = max(b[0] + b[2] for b in boxes)
-    y1 = max(b[1] + b[3] for b in boxes)
-    return (x0, y0, x1 - x0, y1 - y0)

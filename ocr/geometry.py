@@ -38,6 +38,16 @@ class FieldRegion:
             raise ValueError(f"field kind must be one of {FIELD_KINDS}, got {self.kind!r}")
 
 
+def union_box(boxes) -> Box:
+    """The smallest (x, y, w, h) holding every box of ``boxes`` (an iterable of (x, y, w, h), not empty)."""
+    boxes = list(boxes)
+    x0 = min(b[0] for b in boxes)
+    y0 = min(b[1] for b in boxes)
+    x1 = max(b[0] + b[2] for b in boxes)
+    y1 = max(b[1] + b[3] for b in boxes)
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
 def pad_box(box: Box, margin: int, shape: tuple[int, ...]) -> Box:
     """``box`` (x, y, w, h) grown by ``margin`` pixels each way and cut to an image of ``shape`` (H, W)."""
     x, y, w, h = box

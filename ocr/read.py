@@ -26,7 +26,7 @@ from ocr.fields import (
     paper_blocks,
     rules_run_on,
 )
-from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box
+from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box, union_box
 from ocr.orientation import text_orientation
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, width_penalty
@@ -826,10 +826,7 @@ def without_edge_stroke(
             dropped = True
     if not dropped:
         return region, pairs, False
-    boxes = [seg.bbox for seg, _ in pairs]
-    x0, y0 = min(b[0] for b in boxes), min(b[1] for b in boxes)
-    x1, y1 = max(b[0] + b[2] for b in boxes), max(b[1] + b[3] for b in boxes)
-    return replace(region, bbox=(x0, y0, x1 - x0, y1 - y0)), pairs, True
+    return replace(region, bbox=union_box(seg.bbox for seg, _ in pairs)), pairs, True
 
 
 def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:

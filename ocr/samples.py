@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ocr.geometry import Box, transform_box
+from ocr.geometry import Box, transform_box, union_box
 from ocr.template import Template, TemplateField, Validation
 
 KINDS = ("forms", "cheques", "photos")
@@ -834,7 +834,7 @@ def _render_layout_page(layout: _Layout, rng: np.random.Generator, pool: _DigitP
         written = _write_field(page, spec, text, thickness, rng, pool, writer) if text else []
         bbox = spec.bbox
         if spec.kind == "line" and written:
-            bbox = _pad_box(_union(d["bbox"] for d in written), 10, layout.size)
+            bbox = _pad_box(union_box(d["bbox"] for d in written), 10, layout.size)
         value = "".join(c for c in text if c.isdigit())
         entry = {"name": spec.name, "kind": spec.kind}
         if spec.kind == "comb":
@@ -867,15 +867,6 @@ def _write_field(
     area = (x, y, w, h - 10)
     baseline = y + h - 6 - int(rng.integers(4, 10))
     return _write_sequence(page, text, area, baseline, area[3] * writer.size, rng, pool, writer)
-
-
-def _union(boxes) -> Box:
-    boxes = list(boxes)
-    x0 = min(b[0] for b in boxes)
-    y0 = min(b[1] for b in boxes)
-    x1 = max(b[0] + b[2] for b in boxes)
-    y1 = max(b[1] + b[3] for b in boxes)
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def _pad_box(box: Box, margin: int, size: tuple[int, int]) -> Box:
@@ -1076,7 +1067,7 @@ def _render_photo(rng: np.random.Generator, pool: _DigitPool) -> tuple[np.ndarra
         area = (left, 0, round(width * 0.9) - left, height)
         baseline = round(top + pitch * k + digit_height)
         written = _write_sequence(sheet, text, area, baseline, digit_height, rng, pool, writer)
-        bbox = _pad_box(_union(d["bbox"] for d in written), 10, (width, height))
+        bbox = _pad_box(union_box(d["bbox"] for d in written), 10, (width, height))
         fields.append(
             {
                 "name": f"line_{k + 1}",
