@@ -225,7 +225,7 @@ def _evaluate_samples(directory: Path, models, templates: bool, as_json: bool) -
 
 
 def _print_digit_metrics(m: dict) -> None:
-    extra = [k for k in ("distorted", "scanned") if k in m]
+    extra = [k for k in ("distorted", "scanned", "flagged_ones") if k in m]
     table = Table(
         title=f"MNIST test, {m['digits']} digits (never trained on)",
         caption="; ".join(f"{k} copy: seed {m[k]['seed']}" for k in extra) or None,

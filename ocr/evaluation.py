@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ocr.augment import ROBUSTNESS_SEED, SCANNED_SEED, distort_test_digits, scanned_digits
+from ocr.augment import FLAGGED_SEED, ROBUSTNESS_SEED, SCANNED_SEED, distort_test_digits, flagged_ones, scanned_digits
 from ocr.classifiers import Models
 from ocr.decision import Decisions, decide, reject_curve
 from ocr.normalize import normalize_digits
@@ -30,8 +30,9 @@ def evaluate_models(
     x : (N, 28, 28) uint8 ndarray
         MNIST-format digits; they go through the normaliser as scans do.
     robustness : bool
-        Also score the fixed distorted copy of ``x`` (:func:`ocr.augment.distort_test_digits`)
-        and the fixed scanned copy, cut as pages' ink masks (:func:`ocr.augment.scanned_digits`).
+        Also score the fixed distorted copy of ``x`` (:func:`ocr.augment.distort_test_digits`),
+        the fixed scanned copy, cut as pages' ink masks (:func:`ocr.augment.scanned_digits`),
+        and its 1s written with a flag (:func:`ocr.augment.flagged_ones`).
     speed : bool
         Also time each classifier on batches of 100 (digits/s with the
         process's current thread settings).
@@ -45,6 +46,12 @@ def evaluate_models(
     if robustness:
         result["distorted"] = {"seed": ROBUSTNESS_SEED, **score_digits(models, distort_test_digits(x), y, pages=True)}
         result["scanned"] = {"seed": SCANNED_SEED, **score_digits(models, scanned_digits(x), y, pages=True)}
+        ones = y == 1
+        if ones.any():
+            result["flagged_ones"] = {
+                "seed": FLAGGED_SEED,
+                **score_digits(models, flagged_ones(x[ones]), y[ones], pages=True),
+            }
     if speed:
         batch = normalize_digits(x[:100], bright_ink=True)
         result["speed"] = {

@@ -23,6 +23,8 @@ def test_evaluate_json_reports_every_figure():
     assert [p["reject_rate"] for p in figures["reject_curve"]] == [0.0, 0.005, 0.01, 0.02, 0.05]
     assert figures["speed"]["cnn_digits_per_s"] > 0 and figures["speed"]["cores"] == 1
     assert "cnn_accuracy" in figures["distorted"]
+    ones = figures["flagged_ones"]
+    assert 0 <= ones["cnn_accuracy"] <= 1 and "page_decision" in ones
 
 
 def test_evaluate_table_names_the_figures():
@@ -228,3 +230,32 @@ def test_svm_scanned_copies_need_the_raw_digits(mnist):
     x = normalize_digits(images, bright_ink=True)
     with pytest.raises(ValueError, match="raw_train"):
         train_svm(x, mnist.y_train[:30], x, mnist.y_train[:30], TrainConfig(svm_scanned=True), print)
+
+
+def test_flagged_ones_add_a_stroke_down_and_left_from_the_top(mnist):
+    # TrainConfig.flagged_ones_share and evaluate's flagged_ones copy: 1s as much of the world writes them.
+    from ocr.augment import augment_digits, flagged_one, flagged_ones
+
+    ones = mnist.x_train[mnist.y_train == 1][:20]
+    for i, image in enumerate(ones):
+        out = flagged_one(image, np.random.default_rng(i))
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert np.all(out >= image)  # ink is only added
+        added = (out > 128) & ~(image > 128)
+        assert added.sum() >= 3
+        ys, xs = np.nonzero(image > 128)
+        top_x = xs[np.argmin(ys)]
+        ay, ax = np.nonzero(added)
+        # The flag starts at the 1's top and leans left of it (a foot, when drawn, lies on its bottom row).
+        flag = ay < ys.min() + 0.6 * (ys.max() - ys.min())
+        assert flag.any() and ax[flag].mean() < top_x
+    assert flagged_one(np.zeros((28, 28), np.uint8), np.random.default_rng(0)).max() == 0
+    copies = flagged_ones(ones, 7)
+    assert copies.shape == (20, 28, 28) and copies.dtype == np.float32
+    np.testing.assert_array_equal(copies, flagged_ones(ones, 7))
+    # In training only the 1s are flagged, and only with their labels known.
+    images, labels = mnist.x_train[:200], mnist.y_train[:200]
+    plain = augment_digits(images, np.random.default_rng(3), clean_share=1.0)
+    flagged = augment_digits(images, np.random.default_rng(3), clean_share=1.0, labels=labels, flagged_ones_share=1.0)
+    changed = np.array([not np.array_equal(a, b) for a, b in zip(plain, flagged, strict=True)])
+    assert changed.any() and np.all(labels[changed] == 1)
