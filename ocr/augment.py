@@ -121,6 +121,34 @@ def flagged_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
+def crossed_seven(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An MNIST 7 (28x28, ink 255) crossed as 7s are written where 1s are flagged.
+
+    A bar as wide as half the 7's mean stroke run, across its stem a little
+    below the middle, half a 7's height to four fifths of it long.
+    """
+    ink = image > 128
+    ys, _ = np.nonzero(ink)
+    if ys.size == 0:
+        return image
+    height = int(ys.max() - ys.min()) + 1
+    row = int(round(ys.min() + rng.uniform(0.45, 0.6) * height))
+    cols = np.flatnonzero(ink[row])
+    if cols.size == 0:
+        return image
+    centre, half = float(cols.mean()), rng.uniform(0.25, 0.4) * height
+    width = max(1, int(round(ink.sum() / (2 * height))))
+    out = image.copy()
+    end_row = row + int(rng.integers(-1, 2))
+    cv2.line(out, (int(round(centre - half)), row), (int(round(centre + half)), end_row), 255, width, cv2.LINE_AA)
+    return out
+
+
+def crossed_sevens(sevens: np.ndarray, seed: int) -> np.ndarray:
+    """MNIST 7s (N, 28, 28) each crossed (:func:`crossed_seven`), normalised."""
+    return _seeded_copies(sevens, seed, lambda image, rng: normalize_digit(crossed_seven(image, rng), bright_ink=True))
+
+
 def flagged_ones(ones: np.ndarray, seed: int = FLAGGED_SEED) -> np.ndarray:
     """MNIST 1s (N, 28, 28) each given a flag (:func:`flagged_one`), normalised: the seeded set
     ``evaluate`` reports on (from MNIST test), and the SVM's flagged training 1s."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.augment import augment_digits, distort_test_digits, flagged_ones, scanned_digits
+from ocr.augment import augment_digits, crossed_sevens, distort_test_digits, flagged_ones, scanned_digits
 from ocr.classifiers import (
     CNN_FILE,
     DECISION_FILE,
@@ -62,6 +62,8 @@ class TrainConfig:
     # a CNN that reads a flagged 1 as a 7 or a 9, and the digit goes to review.
     flagged_ones_share: float = 0.0
     svm_flagged_ones_share: float = 0.3
+    # The same for 7s crossed in the middle (ocr.augment.crossed_seven), which the CNN reads as 4s and 2s.
+    svm_crossed_sevens_share: float = 0.3
     # Exponential moving averages of the weights kept during training; the
     # final weights and each average are scored on the validation split and
     # the best one is kept (ties go to the average).  Empty: final weights.
@@ -314,14 +316,20 @@ def train_svm(
             raise ValueError("svm_scanned needs the training digits as MNIST has them (raw_train)")
         xs.append(scanned_digits(raw_train, config.seed))
         ys.append(y_train)
-    if config.svm_flagged_ones_share:
+    for label, share, draw in (
+        (1, config.svm_flagged_ones_share, flagged_ones),
+        (7, config.svm_crossed_sevens_share, crossed_sevens),
+    ):
+        if not share:
+            continue
         if raw_train is None:
-            raise ValueError("svm_flagged_ones_share needs the training digits as MNIST has them (raw_train)")
-        ones = np.flatnonzero(y_train == 1)
-        share = config.svm_flagged_ones_share
-        chosen = np.random.default_rng(config.seed).choice(ones, int(round(share * ones.size)), False)
-        xs.append(flagged_ones(raw_train[np.sort(chosen)], config.seed))
-        ys.append(np.ones(len(xs[-1]), y_train.dtype))
+            raise ValueError(
+                "the SVM's flagged 1s and crossed 7s need the training digits as MNIST has them (raw_train)"
+            )
+        members = np.flatnonzero(y_train == label)
+        chosen = np.random.default_rng(config.seed).choice(members, int(round(share * members.size)), False)
+        xs.append(draw(raw_train[np.sort(chosen)], config.seed))
+        ys.append(np.full(len(xs[-1]), label, y_train.dtype))
     x_train, y_train = np.concatenate(xs), np.concatenate(ys)
     f_train, f_val = shell.features(x_train), shell.features(x_val)
     svc = LinearSVC(C=config.svm_c, dual=True, max_iter=5000, random_state=config.seed).fit(f_train, y_train)
@@ -455,6 +463,7 @@ def refit_decision(
             "svm_shifts": config.svm_shifts,
             "svm_scanned": config.svm_scanned,
             "svm_flagged_ones_share": config.svm_flagged_ones_share,
+            "svm_crossed_sevens_share": config.svm_crossed_sevens_share,
             "hog": config.hog.__dict__,
         }
     float_cnn = CnnClassifier(models.cnn.model, second_look=models.cnn.second_look)  # as train_models fits it

@@ -259,3 +259,23 @@ def test_flagged_ones_add_a_stroke_down_and_left_from_the_top(mnist):
     flagged = augment_digits(images, np.random.default_rng(3), clean_share=1.0, labels=labels, flagged_ones_share=1.0)
     changed = np.array([not np.array_equal(a, b) for a, b in zip(plain, flagged, strict=True)])
     assert changed.any() and np.all(labels[changed] == 1)
+
+
+def test_crossed_sevens_get_a_bar_across_the_middle(mnist):
+    # TrainConfig.svm_crossed_sevens_share and bench/other_writing.py: 7s as they are written where 1s are flagged.
+    from ocr.augment import crossed_seven, crossed_sevens
+
+    sevens = mnist.x_train[mnist.y_train == 7][:20]
+    for i, image in enumerate(sevens):
+        out = crossed_seven(image, np.random.default_rng(i))
+        assert np.all(out >= image)
+        ay, ax = np.nonzero((out > 128) & ~(image > 128))
+        ys, _ = np.nonzero(image > 128)
+        height = ys.max() - ys.min()
+        assert ay.size >= 3
+        # A bar: wider than tall, in the middle band of the 7's height.
+        assert np.ptp(ax) > 2 * np.ptp(ay)
+        assert ys.min() + 0.3 * height <= ay.mean() <= ys.min() + 0.75 * height
+    copies = crossed_sevens(sevens, 3)
+    assert copies.shape == (20, 28, 28) and copies.dtype == np.float32
+    np.testing.assert_array_equal(copies, crossed_sevens(sevens, 3))
