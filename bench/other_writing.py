@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# The crossed 7s' seed: not the SVM's training seed (TrainConfig.seed, 1234), though those are MNIST train 7s.
+# Seed of the crossed MNIST test 7s (the HOG-SVM trains on crossed MNIST train 7s, drawn with TrainConfig.seed).
 CROSSED_SEED = 20261205
 
 FONTS = {
