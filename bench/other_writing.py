@@ -2,7 +2,7 @@
 
     python bench/other_writing.py --data ../shared/data/mnist.npz [--models DIR] [--per-digit 30]
 
-Three sets, none trained on:
+Four sets, none trained on:
 
 * the digits of OpenCV's seven Hershey fonts, upright and italic, drawn with
   pens 3-9 px wide, turned by up to 8 degrees and sheared, thresholded into an
@@ -10,6 +10,7 @@ Three sets, none trained on:
   font);
 * MNIST test's 1s with the flag at the top that much of the world writes
   (:func:`ocr.augment.flagged_ones`, the seeded copy ``evaluate`` reports);
+* MNIST test's 1s standing on a foot, without a flag;
 * MNIST test's 7s crossed in the middle, as 7s are written where 1s are flagged.
 
 For each: the CNN's accuracy, the combined label's, and with the page review
@@ -30,7 +31,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Seed of the crossed MNIST test 7s (the HOG-SVM trains on crossed MNIST train 7s, drawn with TrainConfig.seed).
+# Seed of the crossed 7s and footed 1s of MNIST test (the HOG-SVM trains on MNIST train digits drawn so with
+# TrainConfig.seed).
 CROSSED_SEED = 20261205
 
 FONTS = {
@@ -82,7 +84,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from ocr.augment import crossed_sevens, flagged_ones
+    from ocr.augment import crossed_sevens, flagged_ones, footed_ones
     from ocr.classifiers import MODEL_DIR, load_models
     from ocr.mnist import load_mnist
     from ocr.segment import reading_crop
@@ -103,6 +105,7 @@ def main() -> None:
             results[f"{name}{' italic' if italic else ''}"] = score(models, np.stack(crops), np.array(labels))
     ones = mnist.x_test[mnist.y_test == 1]
     results["MNIST 1s, flagged"] = score(models, flagged_ones(ones), np.ones(len(ones), np.int64))
+    results["MNIST 1s, on a foot"] = score(models, footed_ones(ones, CROSSED_SEED), np.ones(len(ones), np.int64))
     sevens = mnist.x_test[mnist.y_test == 7]
     results["MNIST 7s, crossed"] = score(models, crossed_sevens(sevens, CROSSED_SEED), np.full(len(sevens), 7))
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ocr.augment import augment_digits, crossed_sevens, distort_test_digits, flagged_ones, scanned_digits
+from ocr.augment import augment_digits, crossed_sevens, distort_test_digits, flagged_ones, footed_ones, scanned_digits
 from ocr.classifiers import (
     CNN_FILE,
     DECISION_FILE,
@@ -62,8 +62,10 @@ class TrainConfig:
     # a CNN that reads a flagged 1 as a 7 or a 9, and the digit goes to review.
     flagged_ones_share: float = 0.0
     svm_flagged_ones_share: float = 0.3
-    # The same for 7s crossed in the middle (ocr.augment.crossed_seven), which the CNN reads as 4s and 2s.
+    # The same for 7s crossed in the middle (ocr.augment.crossed_seven), which the CNN reads as 4s and 2s,
+    # and for 1s standing on a foot without a flag (ocr.augment.footed_one), which it reads as 6s and 2s.
     svm_crossed_sevens_share: float = 0.3
+    svm_footed_ones_share: float = 0.15
     # Exponential moving averages of the weights kept during training; the
     # final weights and each average are scored on the validation split and
     # the best one is kept (ties go to the average).  Empty: final weights.
@@ -319,6 +321,7 @@ def train_svm(
     for label, share, draw in (
         (1, config.svm_flagged_ones_share, flagged_ones),
         (7, config.svm_crossed_sevens_share, crossed_sevens),
+        (1, config.svm_footed_ones_share, footed_ones),
     ):
         if not share:
             continue
@@ -464,6 +467,7 @@ def refit_decision(
             "svm_scanned": config.svm_scanned,
             "svm_flagged_ones_share": config.svm_flagged_ones_share,
             "svm_crossed_sevens_share": config.svm_crossed_sevens_share,
+            "svm_footed_ones_share": config.svm_footed_ones_share,
             "hog": config.hog.__dict__,
         }
     float_cnn = CnnClassifier(models.cnn.model, second_look=models.cnn.second_look)  # as train_models fits it

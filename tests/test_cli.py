@@ -261,21 +261,29 @@ def test_flagged_ones_add_a_stroke_down_and_left_from_the_top(mnist):
     assert changed.any() and np.all(labels[changed] == 1)
 
 
-def test_crossed_sevens_get_a_bar_across_the_middle(mnist):
-    # TrainConfig.svm_crossed_sevens_share and bench/other_writing.py: 7s as they are written where 1s are flagged.
-    from ocr.augment import crossed_seven, crossed_sevens
+@pytest.mark.parametrize(
+    ("label", "draw", "copies", "band"),
+    [
+        # TrainConfig.svm_crossed_sevens_share and bench/other_writing.py: 7s as written where 1s are flagged.
+        (7, "crossed_seven", "crossed_sevens", (0.3, 0.75)),
+        # TrainConfig.svm_footed_ones_share: a 1 on a foot, without a flag.
+        (1, "footed_one", "footed_ones", (0.8, 1.3)),
+    ],
+)
+def test_crossed_sevens_and_footed_ones_get_a_bar_at_their_height(mnist, label, draw, copies, band):
+    import ocr.augment
 
-    sevens = mnist.x_train[mnist.y_train == 7][:20]
-    for i, image in enumerate(sevens):
-        out = crossed_seven(image, np.random.default_rng(i))
-        assert np.all(out >= image)
+    digits = mnist.x_train[mnist.y_train == label][:20]
+    for i, image in enumerate(digits):
+        out = getattr(ocr.augment, draw)(image, np.random.default_rng(i))
+        assert np.all(out >= image)  # ink is only added
         ay, ax = np.nonzero((out > 128) & ~(image > 128))
         ys, _ = np.nonzero(image > 128)
         height = ys.max() - ys.min()
         assert ay.size >= 3
-        # A bar: wider than tall, in the middle band of the 7's height.
-        assert np.ptp(ax) > 2 * np.ptp(ay)
-        assert ys.min() + 0.3 * height <= ay.mean() <= ys.min() + 0.75 * height
-    copies = crossed_sevens(sevens, 3)
-    assert copies.shape == (20, 28, 28) and copies.dtype == np.float32
-    np.testing.assert_array_equal(copies, crossed_sevens(sevens, 3))
+        # A bar: wider than tall, in its band of the digit's height (a foot is centred on the bottom row).
+        assert np.ptp(ax) > np.ptp(ay)
+        assert ys.min() + band[0] * height <= ay.mean() <= ys.min() + band[1] * height
+    drawn = getattr(ocr.augment, copies)(digits, 3)
+    assert drawn.shape == (20, 28, 28) and drawn.dtype == np.float32
+    np.testing.assert_array_equal(drawn, getattr(ocr.augment, copies)(digits, 3))
