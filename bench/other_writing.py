@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -59,20 +58,19 @@ def font_digit(label: int, font: int, pen: int, angle: float, shear: float) -> n
 
 def score(models, digits: np.ndarray, labels: np.ndarray) -> dict:
     from ocr.decision import decide
+    from ocr.evaluation import decision_figures, top_confusions
 
     cnn_label, cnn_probs = models.cnn.predict(digits)
     _, svm_probs = models.svm.predict(digits)
     d = decide(cnn_probs, svm_probs, models.rule.for_pages())
-    accepted = ~d.review
-    wrong = d.label != labels
-    confusions = Counter((int(t), int(p)) for t, p in zip(labels[wrong], d.label[wrong], strict=True))
+    figures = decision_figures(d, labels)
     return {
         "digits": int(len(labels)),
         "cnn_accuracy": float(np.mean(cnn_label == labels)),
-        "combined_accuracy": float(np.mean(~wrong)),
-        "accepted": float(np.mean(accepted)),
-        "errors_accepted": int(np.sum(wrong & accepted)),
-        "confusions": [f"{t}->{p} x{n}" for (t, p), n in confusions.most_common(4)],
+        "combined_accuracy": float(np.mean(d.label == labels)),
+        "accepted": 1.0 - figures["reject_rate"],
+        "errors_accepted": figures["errors_accepted"],
+        "confusions": [f"{c['true']}->{c['predicted']} x{c['count']}" for c in top_confusions(labels, d.label, 4)],
     }
 
 

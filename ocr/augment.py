@@ -91,6 +91,15 @@ def augment_digits(
     return out
 
 
+def _ink_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """The ink mask of an MNIST digit (ink 255), its pixels' rows and columns, and its height; None if blank."""
+    ink = image > 128
+    ys, xs = np.nonzero(ink)
+    if ys.size == 0:
+        return None
+    return ink, ys, xs, int(ys.max() - ys.min()) + 1
+
+
 def flagged_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An MNIST 1 (28x28, ink 255) with the flag many writers outside North America give it.
 
@@ -100,11 +109,10 @@ def flagged_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     a foot.  MNIST's writers wrote 1 as a bare bar, so a CNN trained on them
     alone reads this 1 as a 7 or a 9, and often surely.
     """
-    ink = image > 128
-    ys, xs = np.nonzero(ink)
-    if ys.size == 0:
+    found = _ink_of(image)
+    if found is None:
         return image
-    height = int(ys.max() - ys.min()) + 1
+    ink, ys, xs, height = found
     width = max(1, int(round(ink.sum() / height)))
     top = int(np.argmin(ys))
     tx, ty = int(xs[top]), int(ys[top])
@@ -121,11 +129,10 @@ def flagged_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def footed_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An MNIST 1 (28x28, ink 255) standing on a foot, as some writers give it without a flag:
     a bar as wide as the 1's stroke across its bottom, three tenths to three fifths of its height long."""
-    ink = image > 128
-    ys, xs = np.nonzero(ink)
-    if ys.size == 0:
+    found = _ink_of(image)
+    if found is None:
         return image
-    height = int(ys.max() - ys.min()) + 1
+    ink, ys, xs, height = found
     out = image.copy()
     _draw_foot(out, xs, ys, height, max(1, int(round(ink.sum() / height))), rng)
     return out
@@ -139,22 +146,16 @@ def _draw_foot(out: np.ndarray, xs: np.ndarray, ys: np.ndarray, height: int, wid
     cv2.line(out, (int(round(bx - half)), by), (int(round(bx + half)), by), 255, width, cv2.LINE_AA)
 
 
-def footed_ones(ones: np.ndarray, seed: int) -> np.ndarray:
-    """MNIST 1s (N, 28, 28) each on a foot (:func:`footed_one`), normalised."""
-    return _seeded_copies(ones, seed, lambda image, rng: normalize_digit(footed_one(image, rng), bright_ink=True))
-
-
 def crossed_seven(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An MNIST 7 (28x28, ink 255) crossed as 7s are written where 1s are flagged.
 
     A bar as wide as half the 7's mean stroke run, across its stem a little
     below the middle, half a 7's height to four fifths of it long.
     """
-    ink = image > 128
-    ys, _ = np.nonzero(ink)
-    if ys.size == 0:
+    found = _ink_of(image)
+    if found is None:
         return image
-    height = int(ys.max() - ys.min()) + 1
+    ink, ys, _, height = found
     row = int(round(ys.min() + rng.uniform(0.45, 0.6) * height))
     cols = np.flatnonzero(ink[row])
     if cols.size == 0:
@@ -167,15 +168,25 @@ def crossed_seven(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def crossed_sevens(sevens: np.ndarray, seed: int) -> np.ndarray:
-    """MNIST 7s (N, 28, 28) each crossed (:func:`crossed_seven`), normalised."""
-    return _seeded_copies(sevens, seed, lambda image, rng: normalize_digit(crossed_seven(image, rng), bright_ink=True))
+def _drawn_copies(images: np.ndarray, seed: int, draw) -> np.ndarray:
+    """``draw(image, rng)`` on each raw MNIST digit in turn (:func:`_seeded_copies`), normalised."""
+    return _seeded_copies(images, seed, lambda image, rng: normalize_digit(draw(image, rng), bright_ink=True))
 
 
 def flagged_ones(ones: np.ndarray, seed: int = FLAGGED_SEED) -> np.ndarray:
     """MNIST 1s (N, 28, 28) each given a flag (:func:`flagged_one`), normalised: the seeded set
     ``evaluate`` reports on (from MNIST test), and the SVM's flagged training 1s."""
-    return _seeded_copies(ones, seed, lambda image, rng: normalize_digit(flagged_one(image, rng), bright_ink=True))
+    return _drawn_copies(ones, seed, flagged_one)
+
+
+def footed_ones(ones: np.ndarray, seed: int) -> np.ndarray:
+    """MNIST 1s (N, 28, 28) each on a foot (:func:`footed_one`), normalised."""
+    return _drawn_copies(ones, seed, footed_one)
+
+
+def crossed_sevens(sevens: np.ndarray, seed: int) -> np.ndarray:
+    """MNIST 7s (N, 28, 28) each crossed (:func:`crossed_seven`), normalised."""
+    return _drawn_copies(sevens, seed, crossed_seven)
 
 
 def as_scanned(crop: np.ndarray, rng: np.random.Generator, original: np.ndarray) -> np.ndarray:

@@ -326,9 +326,7 @@ def train_svm(
         if not share:
             continue
         if raw_train is None:
-            raise ValueError(
-                "the SVM's flagged 1s and crossed 7s need the training digits as MNIST has them (raw_train)"
-            )
+            raise ValueError("the SVM's drawn 1s and 7s need the training digits as MNIST has them (raw_train)")
         members = np.flatnonzero(y_train == label)
         chosen = np.random.default_rng(config.seed).choice(members, int(round(share * members.size)), False)
         xs.append(draw(raw_train[np.sort(chosen)], config.seed))
