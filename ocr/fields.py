@@ -66,6 +66,7 @@ def find_fields(
     h_outlines: Outlines | None = None,
     fine: np.ndarray | None = None,
     paper: np.ndarray | None = None,
+    free_lines_only: bool = False,
 ) -> list[FieldRegion]:
     """All digit fields on a page, top to bottom then left to right.
 
@@ -78,16 +79,20 @@ def find_fields(
     fine : the page's thin marks however light (:attr:`ocr.cleanup.CleanPage.fine`), when known:
         the dots of dotted rules (:func:`dotted_rules`) that binarisation loses.
     paper : the page's :func:`paper_blocks`, when the caller has them already.
+    free_lines_only : look for lines of writing only, as on a page without boxes, whatever
+        box-like shapes the page holds.
     """
     h_mask, v_mask = masks if masks is not None else line_masks(ink)
     if h_outlines is None:  # found once: rules and long lines both come from it
         h_outlines = outline_components(h_mask)
-    rules = find_rules(h_mask, outlines=h_outlines)
-    rects = find_rects(rules, v_mask)
     # Ink without the ruled lines, computed once: three steps below start from it.
     handwriting = _handwriting(ink, h_mask, v_mask, h_outlines)
     # Labelled once: writing height, underlines and text lines use it (compact: only compared and indexed with).
     marks = label_components(handwriting, compact=True)
+    if free_lines_only:
+        return _in_reading_order(find_text_lines(handwriting, marks, []))
+    rules = find_rules(h_mask, outlines=h_outlines)
+    rects = find_rects(rules, v_mask)
     strokes = np.array(stroke_boxes(marks), np.int64).reshape(-1, 4)  # their boxes, for the next two steps
     rects = drop_rects_in_writing(rects, strokes)
     fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))
@@ -108,6 +113,10 @@ def find_fields(
         fields += find_underline_fields(marks, rules + dotted, used)
     else:
         fields = find_text_lines(handwriting, marks, used)
+    return _in_reading_order(fields)
+
+
+def _in_reading_order(fields: list[FieldRegion]) -> list[FieldRegion]:
     return sorted(fields, key=lambda f: (f.bbox[1] // 20, f.bbox[0]))
 
 

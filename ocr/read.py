@@ -262,12 +262,14 @@ def _read_page(
     dpi: float | None,
     turn_check: bool,
     flattened: tuple[np.ndarray, tuple[int, int]] | None = None,
+    free_lines_only: bool = False,
 ) -> PageReading:
     """:func:`read_page` of the page the way up it came (or, after the upside-down check, turned by
     180 degrees); ``turn_check`` here is that check and the ``sideways`` flag, not the quarter turns.
 
     ``flattened``: the homography and size that take a photographed sheet to an upright
     rectangle (:func:`ocr.cleanup.sheet_homography`); the page is read through it.
+    ``free_lines_only``: in auto mode, look for lines of writing only, as on a page without boxes.
     """
     clock = _Clock(timings)
     scan = is_scan(dpi, gray.shape)
@@ -298,7 +300,7 @@ def _read_page(
             return PageReading(number, page.shape[1], page.shape[0], clean.angle, (), registration_score, (problem,))
         regions = template_regions(template, registration, rects)
     else:
-        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine, paper)
+        regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine, paper, free_lines_only)
     clock.lap("fields")
     if flattened is None and not scan and template is None and any(r.kind != "line" for r in regions):
         # A photographed form (a camera's page with boxes): its boxes and rules run askew with the
@@ -351,6 +353,11 @@ def _read_page(
         if index - 1 in faint:
             reading = _with_reasons(reading, ["written much lighter than the print"])
         fields.append(reading)
+    boxed = any(r.kind != "line" for r in regions)
+    if template is None and not free_lines_only and boxed and all(f.kind == "line" for f in fields):
+        # No box-like shape found held a number or was an empty box (a photo's dark, grainy desk
+        # can look like one): whatever is written on the page is in lines, as on a page without boxes.
+        return _read_page(page, models, None, number, timings, dpi, turn_check, flattened, free_lines_only=True)
     if template is None:
         fields = [_renamed(f, f"field_{i}") for i, f in enumerate(fields, start=1)]
     return PageReading(

@@ -430,16 +430,35 @@ def test_noisy_scans_are_read_without_fields_made_of_noise(models, mnist, tmp_pa
     assert totals["exact"] >= 42
 
 
-def test_photo_like_page_reads_lines(models, mnist):
+def _two_lines(mnist, expected: tuple[str, str] = ("4096", "5213")) -> np.ndarray:
+    """A page with the ``expected`` numbers written on it in two lines, without boxes."""
     page = blank()
-    expected = ["4096", "5213"]
     for row, text in enumerate(expected):
         for i, d in enumerate(_digits(mnist, text)):
             draw_digit(page, d, 200 + i * 75, 200 + row * 250, 90)
+    return page
+
+
+def test_photo_like_page_reads_lines(models, mnist):
+    page = _two_lines(mnist)
+    expected = ["4096", "5213"]
     lit = (page.astype(np.float32) * np.linspace(0.55, 1.0, page.shape[1])[None, :]).astype(np.uint8)
     reading = read_page(lit, models)
     assert [f.value for f in reading.fields] == expected
     assert all(f.kind == "line" for f in reading.fields)
+
+
+def test_lines_of_digits_are_read_on_a_page_whose_only_box_holds_no_number(models, mnist):
+    # A note with a signature box, or a photo whose grainy desk looks like a box: the box is
+    # no number, and the lines written on the page are found as on a page without boxes.
+    page = _two_lines(mnist)
+    expected = ["4096", "5213"]
+    cv2.rectangle(page, (100, 800), (800, 870), 0, 2)
+    xs = np.linspace(130, 520, 200)
+    signature = np.stack([xs, 840 - 14 * np.abs(np.sin((xs - 130) / 14))], axis=1)
+    cv2.polylines(page, [signature.astype(np.int32)], False, 0, 3)
+    reading = read_page(page, models)
+    assert [(f.kind, f.value) for f in reading.fields] == [("line", v) for v in expected]
 
 
 def test_a_flourish_in_a_line_of_digits_sends_it_to_review(models, mnist):
