@@ -5,7 +5,7 @@
     python bench/variants.py SRC DST --fax [--dither]
     python bench/variants.py SRC DST --dither
     python bench/variants.py SRC DST --blur 2
-    python bench/variants.py SRC DST --photo 0.04
+    python bench/variants.py SRC DST --photo 0.04 [--shadow 0.45]
 
 SRC is a directory written by ``digitflow samples``.  Each scan's first page
 is written to DST as a PNG with its ground truth JSON beside it, boxes mapped
@@ -29,6 +29,8 @@ the same way, and the layouts' templates copied, so that ``digitflow evaluate
   margin of 8% of its width), its four corners moved at random by up to that
   share of the photo's size, light falling off across it, a JPEG (quality 85)
   that states no resolution; truth boxes are the bounding boxes of the moved ones.
+  With ``--shadow``, a soft shadow enters from one edge (a hand, the phone) and
+  darkens what it covers by up to that share, as on ``digitflow samples``' photos.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from ocr.geometry import transform_box  # noqa: E402
 from ocr.load import DEFAULT_PDF_DPI, load_pages  # noqa: E402
 from ocr.sample_eval import find_samples  # noqa: E402
-from ocr.samples import photograph_sheet  # noqa: E402
+from ocr.samples import photograph_sheet, shadow_mask  # noqa: E402
 
 _TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -113,10 +115,16 @@ def write_blurred_variant(scan: Path, truth: dict, out: Path, sigma: float) -> N
     write_truth(scan, truth, out, name, dpi)
 
 
-def write_photo_variant(scan: Path, truth: dict, out: Path, amount: float, rng: np.random.Generator) -> None:
-    """The first page of ``scan`` on a table, photographed from the side (see ``--photo``)."""
+def write_photo_variant(
+    scan: Path, truth: dict, out: Path, amount: float, rng: np.random.Generator, shadow: float = 0.0
+) -> None:
+    """The first page of ``scan`` on a table, photographed from the side (see ``--photo``), in a
+    shadow that darkens it by up to ``shadow`` (see ``--shadow``)."""
     page, _ = first_page(scan, truth)
     photo, warp = photograph_sheet(page, rng, amount)
+    if shadow:
+        mask = shadow_mask(rng, photo.shape[1], photo.shape[0])
+        photo = np.clip(photo * (1 - shadow * mask), 0, 255).astype(np.uint8)
     name = scan.stem + ".jpg"
     Image.fromarray(photo).save(out / name, "JPEG", quality=85)
     write_truth(scan, truth, out, name, None, lambda box: list(transform_box(tuple(box), warp)))
@@ -153,6 +161,9 @@ def main() -> None:
     change.add_argument("--blur", type=float, help="blurred by a Gaussian of this sigma (pixels)")
     change.add_argument("--photo", type=float, help="photographed from the side, corners moved by up to this share")
     parser.add_argument("--seed", type=int, default=5, help="with --photo: the corners' random moves")
+    parser.add_argument(
+        "--shadow", type=float, default=0.0, help="with --photo: a soft shadow from one edge darkens it by this share"
+    )
     parser.add_argument("--dpi", type=int, help="with --scale: the resolution the PNG states (default: none)")
     parser.add_argument("--dither", action="store_true", help="black and white by dithering (alone or with --fax)")
     args = parser.parse_args()
@@ -162,6 +173,8 @@ def main() -> None:
         parser.error("--blur must be positive")
     if args.photo is not None and not 0 <= args.photo < 0.25:
         parser.error("--photo must be in [0, 0.25)")
+    if args.shadow and (args.photo is None or not 0 < args.shadow < 1):
+        parser.error("--shadow goes with --photo and must be in (0, 1)")
     if args.dither and (args.turn or args.scale is not None or args.blur is not None or args.photo is not None):
         parser.error("--dither goes alone or with --fax")
     if not (
@@ -183,7 +196,7 @@ def main() -> None:
         elif args.blur is not None:
             write_blurred_variant(scan, truth, args.dst, args.blur)
         elif args.photo is not None:
-            write_photo_variant(scan, truth, args.dst, args.photo, rng)
+            write_photo_variant(scan, truth, args.dst, args.photo, rng, args.shadow)
         else:
             write_variant(scan, truth, args.dst, args.turn, args.scale or 1.0, args.dpi)
     if (args.src / "templates").is_dir():

@@ -99,27 +99,67 @@ def find_sheet(gray: np.ndarray) -> np.ndarray | None:
     paper photographed on a darker ground, or None.
 
     The paper is the largest bright region (Otsu's threshold on a small copy), and it must be
-    a convex quadrilateral: its outline simplified to 2% of its length has four corners.
+    a convex quadrilateral: its outline simplified to 2% of its length has four corners.  A
+    shadow across the sheet (a hand, the phone) can leave part of the paper darker than the
+    ground, so that no threshold parts them; then the sheet is the largest region that the
+    edges of the copy enclose (:func:`_sheet_by_edges`), as sharp at the paper's border in the
+    shadow as out of it, where the shadow's own border is soft.
     """
     h, w = gray.shape
     if min(h, w) < 32:
         return None
     factor = _SHEET_SEARCH_SIDE / max(h, w)
     small = cv2.resize(gray, (max(1, round(w * factor)), max(1, round(h * factor))), interpolation=cv2.INTER_AREA)
-    small = cv2.GaussianBlur(small, (5, 5), 0)
-    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    _, bright = cv2.threshold(cv2.GaussianBlur(small, (5, 5), 0), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
     bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
     contours, _ = cv2.findContours(bright, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    if not contours:
-        return None
-    outline = max(contours, key=cv2.contourArea)
-    share = cv2.contourArea(outline) / (small.shape[0] * small.shape[1])
+    corners = _sheet_corners(max(contours, key=cv2.contourArea), small.shape) if contours else None
+    if corners is None:
+        corners = _sheet_by_edges(small)
+    return None if corners is None else _clockwise_from_top_left(corners / factor)
+
+
+# Edges of the sheet (:func:`_sheet_by_edges`): Canny's hysteresis thresholds, in gray levels per
+# pixel of the small copy (Canny's 3 x 3 Sobel gives 8 per level per pixel), on the copy closed
+# by this many pixels so that print and writing leave no edges.  The paper's border, even in a
+# shadow, rises some 20 levels a pixel; a shadow's blurred border, at most about 4.
+_SHEET_EDGE_LEVELS = (6, 14)
+_SHEET_EDGE_CLOSING = 11
+
+
+def _sheet_by_edges(small: np.ndarray) -> np.ndarray | None:
+    """The corners (unordered, in ``small``'s pixels) of the largest region of ``small`` that its
+    edges enclose, if that is a sheet (:func:`_sheet_corners`), or None."""
+    plain = cv2.morphologyEx(small, cv2.MORPH_CLOSE, np.ones((_SHEET_EDGE_CLOSING,) * 2, np.uint8))
+    low, high = _SHEET_EDGE_LEVELS
+    edges = cv2.Canny(cv2.GaussianBlur(plain, (5, 5), 0), 8 * low, 8 * high, L2gradient=True)
+    edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))  # small breaks in the border closed
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.bitwise_not(edges), connectivity=4)
+    for k in (np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1)[:3]:
+        # The region, grown back over the band of its border's edge.
+        region = cv2.dilate((labels == k).astype(np.uint8), np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(region, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        corners = _sheet_corners(max(contours, key=cv2.contourArea), small.shape)
+        if corners is not None:
+            return corners
+    return None
+
+
+def _sheet_corners(outline: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The four corners (float32) of ``outline`` on a copy of ``shape`` if it is a sheet's: it covers
+    a share of the copy within :data:`_SHEET_AREA`, and simplified to 2% of its length it is a
+    convex quadrilateral."""
+    share = cv2.contourArea(outline) / (shape[0] * shape[1])
     if not _SHEET_AREA[0] <= share <= _SHEET_AREA[1]:
         return None
     corners = cv2.approxPolyDP(outline, 0.02 * cv2.arcLength(outline, True), True).reshape(-1, 2)
     if len(corners) != 4 or not cv2.isContourConvex(corners.reshape(-1, 1, 2)):
         return None
-    corners = corners.astype(np.float32) / factor
+    return corners.astype(np.float32)
+
+
+def _clockwise_from_top_left(corners: np.ndarray) -> np.ndarray | None:
+    """Four corners ordered top left, top right, bottom right, bottom left; None if two coincide."""
     by_sum, by_diff = corners.sum(axis=1), np.diff(corners, axis=1).ravel()
     ordered = np.array(
         [corners[by_sum.argmin()], corners[by_diff.argmin()], corners[by_sum.argmax()], corners[by_diff.argmax()]],

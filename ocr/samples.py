@@ -1092,7 +1092,7 @@ def _render_photo(rng: np.random.Generator, pool: _DigitPool) -> tuple[np.ndarra
     illumination = [round(float(light.min()), 3), round(float(light.max()), 3)]
     shadow = float(rng.uniform(0.15, 0.4)) if rng.random() < 0.7 else 0.0
     if shadow:
-        light *= 1 - shadow * _shadow_mask(rng, width, height)
+        light *= 1 - shadow * shadow_mask(rng, width, height)
     balance = rng.uniform(0.94, 1.04, 3).astype(np.float32)
     out = photo.astype(np.float32) * light[..., None] * balance
     blur = float(rng.uniform(0.5, 1.4))
@@ -1136,7 +1136,7 @@ def _illumination(rng: np.random.Generator, width: int, height: int) -> np.ndarr
     return (gain * (1 - rng.uniform(0.0, 0.15) * radius)).astype(np.float32)
 
 
-def _shadow_mask(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+def shadow_mask(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
     """(H, W) float32 0-1: a blurred polygon entering from one edge, as a hand or phone would cast."""
     mask = np.zeros((height, width), np.float32)
     depth = rng.uniform(0.15, 0.45)

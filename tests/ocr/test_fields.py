@@ -153,6 +153,14 @@ def test_a_sheet_photographed_on_a_table_is_found_by_its_corners():
     photo = cv2.warpPerspective(table, warp, (1100, 1400), borderValue=60)
     found = find_sheet(photo)
     assert found is not None and np.abs(found - seen).max() < 8
+    # A shadow over one corner leaves that part of the paper darker than the lit ground: the
+    # sheet is found by its edges, sharp in the shadow too.
+    shade = np.zeros(photo.shape, np.float32)
+    cv2.fillPoly(shade, [np.int32([[0, 0], [700, 0], [550, 500], [0, 650]])], 1.0)
+    shaded = (photo * (1 - 0.6 * cv2.GaussianBlur(shade, (0, 0), 40))).astype(np.uint8)
+    assert shaded[300, 300] < 100 and shaded[1300, 200] < 70
+    found = find_sheet(shaded)
+    assert found is not None and np.abs(found - seen).max() < 8
     assert find_sheet(page) is None  # no ground around it: a scan, or a sheet filling the frame
     assert find_sheet(np.full((1400, 1100), 60, np.uint8)) is None
     assert find_sheet(np.zeros((10, 10), np.uint8)) is None

@@ -331,6 +331,40 @@ def test_a_photographed_form_is_flattened_onto_its_template(models, form_3):
     assert sum(values.get(f["name"]) == f["value"] for f in fields) >= len(fields) - 1
 
 
+def _in_a_shadow(photo: np.ndarray, seed: int) -> np.ndarray:
+    """``photo`` with a soft shadow entering from one edge (a hand, the phone), darkening it by 45%."""
+    from ocr.samples import shadow_mask
+
+    mask = shadow_mask(np.random.default_rng(seed), photo.shape[1], photo.shape[0])
+    return (photo * (1 - 0.45 * mask)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("with_template", [False, True])
+def test_a_photographed_form_in_a_shadow_is_read_flattened(models, form_3, form_3_read, with_template):
+    # A shadow leaves part of the paper darker than the table, so that no threshold finds the
+    # sheet: read unflattened, its boxes ran askew, and onto a template it did not register.
+    from ocr.geometry import transform_box
+    from ocr.template import load_template
+
+    scan, page = form_3
+    photo, to_photo = _photographed(page, seed=2)
+    shaded = _in_a_shadow(photo, seed=1)
+    if with_template:
+        truth = json.loads(scan.with_suffix(".json").read_text())
+        reading = read_page(shaded, models, load_template(scan.parent / truth["template"]))
+        assert not reading.problems
+        values = {f.name: f.value for f in reading.fields}
+        fields = truth["pages"][0]["fields"]
+        assert sum(values.get(f["name"]) == f["value"] for f in fields) >= len(fields) - 1
+        return
+    received = read_page(shaded, models)
+    matched = 0
+    for field in form_3_read.fields:
+        expected = transform_box(field.bbox, to_photo)
+        matched += any(f.value == field.value and box_iou(f.bbox, expected) > 0.6 for f in received.fields)
+    assert matched >= len(form_3_read.fields) - 1
+
+
 def test_a_faint_scan_is_read_like_a_dark_one(models, mnist, tmp_path):
     # Ink at a third of its contrast (a light pen, a scanner set light): Otsu puts the threshold
     # above 200, and every stroke lighter than it would be lost.
