@@ -29,7 +29,7 @@ from ocr.fields import (
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box, union_box
 from ocr.orientation import text_orientation
 from ocr.register import register, template_regions
-from ocr.segment import Segment, reading_crop, segment_field, width_penalty
+from ocr.segment import Segment, reading_crop, segment_field, stroke_along_border, width_penalty
 from ocr.stats import median
 from ocr.template import Template
 
@@ -333,6 +333,9 @@ def _read_page(
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
         if edge_stroke:
             reading = _with_reasons(reading, ["a mark at the page edge left out"])
+        written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
+        if written and stroke_along_border(ink, h_mask, v_mask, region, written):
+            reading = _with_reasons(reading, ["a stroke may run along the box's border, erased with it"])
         if template is None and (
             not _looks_like_a_number(reading, region.kind)
             or is_edge_mark(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)

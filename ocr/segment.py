@@ -14,7 +14,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from ocr.fields import long_components
+from ocr.fields import long_components, runs
 from ocr.geometry import Box, FieldRegion, label_components, pad_box
 from ocr.normalize import normalize_digit
 from ocr.stats import median
@@ -106,8 +106,7 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
         and rules are removed, so straight strokes of digits stay.
     region : where the field is (page pixels).
     """
-    # Writers overflow their boxes: take in strokes reaching a third of a box beyond it.
-    x, y, w, h = pad_box(region.bbox, max(6, region.bbox[3] // 3), ink.shape)
+    x, y, w, h = _field_window(region, ink.shape)
     window = (slice(y, y + h), slice(x, x + w))
     h_band, v_band = border_bands(region, (x, y), (h, w))
     # Horizontal strokes on the top and bottom borders, vertical ones on the side walls:
@@ -130,6 +129,64 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
     keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
     return _segment_free(keep, (x, y))
+
+
+def _field_window(region: FieldRegion, shape: tuple[int, ...]) -> Box:
+    """The part of the page a field's writing is looked for in: writers overflow their boxes, so
+    strokes reaching a third of a box beyond it are taken in."""
+    return pad_box(region.bbox, max(6, region.bbox[3] // 3), shape)
+
+
+# A stroke written along a box's border is taken for the border and erased with it (a 7's bar on
+# the top border reads 1; a 0's side on a wall, 7).  The border's ink is then thicker there than
+# the field's borders are elsewhere: by this many pixels or this share of their thickness,
+# whichever is more, along at least this share of a side of a cell holding a digit (its middle
+# part: where two borders meet, each is the other's thickness).
+_BORDER_STROKE_EXTRA = (3, 0.5)
+_BORDER_STROKE_RUN = 0.1
+_BORDER_SIDE_MIDDLE = (0.15, 0.85)
+
+
+def stroke_along_border(
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, region: FieldRegion, cells: set[int]
+) -> bool:
+    """Whether a digit's stroke may lie along a border of ``region``'s ``cells`` (indices; a box's
+    is 0), and have been erased with it by :func:`segment_field`.
+
+    Measured on the straight lines :func:`segment_field` erases (``h_mask`` and ``v_mask`` in the
+    border bands, where there is ink): across each side wall row by row, and across the top and
+    bottom borders column by column.
+    """
+    if region.kind not in ("comb", "box") or not cells:
+        return False
+    x, y, w, h = _field_window(region, ink.shape)
+    window = (slice(y, y + h), slice(x, x + w))
+    h_band, v_band = border_bands(region, (x, y), (h, w))
+    across = {
+        "v": cv2.bitwise_and(cv2.bitwise_and(v_mask[window], v_band), ink[window]) > 0,
+        "h": cv2.bitwise_and(cv2.bitwise_and(h_mask[window], h_band), ink[window]) > 0,
+    }
+    band, (lo, hi) = _BORDER_BAND, _BORDER_SIDE_MIDDLE
+    sides: dict[str, list[tuple[int, np.ndarray, int]]] = {"v": [], "h": []}  # (cell, thickness per step, side)
+    for index, (cx, cy, cw, ch) in enumerate(region.cells):
+        cx, cy = cx - x, cy - y
+        rows = slice(max(0, cy + int(lo * ch)), max(0, cy + int(hi * ch)))
+        columns = slice(max(0, cx + int(lo * cw)), max(0, cx + int(hi * cw)))
+        for wall in (cx, cx + cw - 1):
+            sides["v"].append((index, across["v"][rows, max(0, wall - band) : wall + band + 1].sum(axis=1), ch))
+        for border in (cy, cy + ch - 1):
+            sides["h"].append((index, across["h"][max(0, border - band) : border + band + 1, columns].sum(axis=0), cw))
+    for measured in sides.values():
+        steps = [t for _, t, _ in measured if t.size]
+        if not steps:
+            continue
+        usual = float(np.median(np.concatenate(steps)))
+        thick = usual + max(_BORDER_STROKE_EXTRA[0], _BORDER_STROKE_EXTRA[1] * usual)
+        for index, thickness, side in measured:
+            longest = max((end - start for start, end in runs(thickness >= thick)), default=0)
+            if index in cells and longest >= _BORDER_STROKE_RUN * side:
+                return True
+    return False
 
 
 def rule_band(rule: np.ndarray) -> np.ndarray:
@@ -155,8 +212,12 @@ def rule_band(rule: np.ndarray) -> np.ndarray:
     return np.where(band & (rule > 0), 255, 0).astype(np.uint8)
 
 
+# How far either side of a cell's border its strokes are looked for (:func:`border_bands`).
+_BORDER_BAND = 7
+
+
 def border_bands(
-    region: FieldRegion, origin: tuple[int, int], shape: tuple[int, int], width: int = 7
+    region: FieldRegion, origin: tuple[int, int], shape: tuple[int, int], width: int = _BORDER_BAND
 ) -> tuple[np.ndarray, np.ndarray]:
     """Masks (255) of the strips where each cell's top/bottom borders and its side walls lie."""
     h_band = np.zeros(shape, np.uint8)

@@ -618,6 +618,24 @@ def test_a_comb_with_an_empty_cell_between_digits_goes_to_review(models, mnist):
     assert "empty cell between written cells" in comb.reasons
 
 
+@pytest.mark.parametrize("below_border", [0, 14])
+def test_a_stroke_along_a_box_border_sends_its_field_to_review(models, mnist, below_border):
+    # A 7 whose bar lies on the box's top border loses the bar with the border (and reads 1);
+    # the same 7 written clear of the border keeps it.
+    page = blank()
+    cv2.rectangle(page, (100, 300), (560, 400), 0, 2)
+    draw_digit(page, _digits(mnist, "3")[0], 115, 318, 64)
+    top = 300 + below_border
+    cv2.line(page, (200, top), (245, top), 0, 5)
+    cv2.line(page, (245, top), (215, top + 70), 0, 5)
+    draw_digit(page, _digits(mnist, "5")[0], 265, 318, 64)
+    (box,) = read_page(page, models).fields
+    on_border = "a stroke may run along the box's border, erased with it" in box.reasons
+    assert on_border == (below_border == 0)
+    if below_border:
+        assert box.value == "375"
+
+
 def test_a_lone_mark_at_the_edge_of_a_photo_is_left_out(models, mnist):
     page = blank()
     for i, d in enumerate(_digits(mnist, "4096")):

@@ -18,6 +18,7 @@ from ocr.segment import (
     segment_field,
     split_points,
     split_touching,
+    stroke_along_border,
     stroke_width,
     strokes_crossed,
     thicken_strokes,
@@ -32,6 +33,26 @@ def _segments(page, region=None):
     if region is None:
         (region,) = find_fields(clean.ink)
     return segment_field(clean.ink, h_mask, v_mask, region)
+
+
+def test_a_stroke_along_a_comb_wall_is_told_for_its_cell(mnist):
+    # A 0 whose left side lies on its cell's wall: the wall is thicker there than the comb's
+    # walls are elsewhere.  Its neighbours are written clear of the walls.
+    page = blank(400, 800)
+    draw_comb(page, 100, 100, 4)
+    fill_comb(page, [mnist.x_test[0], None, None, mnist.x_test[1]], 100, 100)
+    cv2.line(page, (150, 112), (150, 144), 0, 6)  # cell 1's 0: its left side on the wall at x=150,
+    cv2.ellipse(page, (160, 112), (10, 6), 0, 180, 360, 0, 4)  # its top, right side and bottom inside
+    cv2.line(page, (170, 112), (170, 144), 0, 4)
+    cv2.ellipse(page, (160, 144), (10, 6), 0, 0, 180, 0, 4)
+    clean = clean_page(page, deskew=False)
+    h_mask, v_mask = line_masks(clean.ink)
+    (region,) = find_fields(clean.ink)
+    assert region.kind == "comb" and len(region.cells) == 4
+    assert stroke_along_border(clean.ink, h_mask, v_mask, region, {1})
+    assert stroke_along_border(clean.ink, h_mask, v_mask, region, {0})  # the wall it lies on is cell 0's too
+    assert not stroke_along_border(clean.ink, h_mask, v_mask, region, {3})
+    assert not stroke_along_border(clean.ink, h_mask, v_mask, region, set())
 
 
 def test_comb_gives_one_segment_per_filled_cell(mnist):
