@@ -510,6 +510,40 @@ def looks_sideways(h_mask: np.ndarray, v_mask: np.ndarray, h_outlines: Outlines 
     return vertical >= max(_SIDEWAYS_MIN_RULES, 2 * horizontal)
 
 
+# Free writing on its side (:func:`writing_runs_down`): at least this share of the marks of a
+# digit's size have their nearest such mark above or below them rather than beside them, of at
+# least this many marks of at least this many pixels.  Calibration photos (seeds 97-100, 200
+# pages) as drawn: at most 0.62 (a page's median: 0); turned a quarter either way (150 pages):
+# at least 0.37, and 1.0 on more than half.
+_COLUMN_SHARE = 0.75
+_MIN_COLUMN_MARKS = 6
+_MIN_COLUMN_MARK = 12
+
+
+def writing_runs_down(ink: np.ndarray) -> bool:
+    """Whether the writing of a page without boxes runs down it in columns rather than across it in
+    lines: a photo of digits on paper lying on its side.
+
+    The marks of about a digit's size (within half and twice the median of those of
+    :data:`_MIN_COLUMN_MARK` pixels or more) are each paired with the nearest other; in lines of
+    digits that is the next digit beside it, on a page on its side the one above or below.
+    """
+    from scipy.spatial import cKDTree
+
+    count, _, stats, centroids = label_components(ink)
+    size = np.maximum(stats[1:count, cv2.CC_STAT_WIDTH], stats[1:count, cv2.CC_STAT_HEIGHT])
+    candidates = size >= _MIN_COLUMN_MARK
+    if candidates.sum() < _MIN_COLUMN_MARKS:
+        return False
+    typical = float(np.median(size[candidates]))
+    centres = centroids[1:count][candidates & (size >= 0.5 * typical) & (size <= 2 * typical)]
+    if len(centres) < _MIN_COLUMN_MARKS:
+        return False
+    _, nearest = cKDTree(centres).query(centres, k=2)
+    step = centres[nearest[:, 1]] - centres
+    return float(np.mean(np.abs(step[:, 1]) > np.abs(step[:, 0]))) >= _COLUMN_SHARE
+
+
 def find_rules(h_mask: np.ndarray, min_length: int = 24, outlines: Outlines | None = None) -> list[Rule]:
     """Horizontal rules as segments, from the horizontal-stroke mask (``outlines``: its components, if known)."""
     outlines = outline_components(h_mask) if outlines is None else outlines

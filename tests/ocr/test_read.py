@@ -482,6 +482,45 @@ def test_photo_like_page_reads_lines(models, mnist):
     assert all(f.kind == "line" for f in reading.fields)
 
 
+def test_a_photo_of_free_writing_fed_upside_down_is_read_turned(models, mnist):
+    # Eight digits and no print: too few for the turn check of forms (12), enough for a page
+    # of free writing.
+    expected = ("4723", "5274")
+    page = _two_lines(mnist, expected)
+    upright = read_page(page, models)
+    assert [f.value for f in upright.fields] == list(expected)
+    reading = read_page(cv2.rotate(page, cv2.ROTATE_180), models)
+    assert sorted(f.value for f in reading.fields) == sorted(expected)
+    assert abs(abs(reading.angle) - 180) < 5
+    height, width = page.shape
+    for field, original in zip(
+        sorted(reading.fields, key=lambda f: f.value), sorted(upright.fields, key=lambda f: f.value), strict=True
+    ):
+        x, y, w, h = original.bbox  # the same writing, in the turned page's pixels
+        assert box_iou(field.bbox, (width - x - w, height - y - h, w, h)) > 0.8
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_a_photo_of_free_writing_on_its_side_is_read_turned_upright(models, mnist, turn):
+    # On its side, free writing runs down the page; read as it came, its columns gave lone
+    # digits and a tall "line" of digits read across the lines, accepted.
+    expected = ("4723", "5274")
+    page = _two_lines(mnist, expected)
+    reading = read_page(cv2.rotate(page, turn), models)
+    assert sorted(f.value for f in reading.fields) == sorted(expected)
+    assert all(f.bbox[3] > f.bbox[2] for f in reading.fields)  # in the page's own pixels: upright columns
+    assert abs(abs(reading.angle) - 90) < 5
+
+
+def test_writing_runs_down_a_page_on_its_side_only(mnist):
+    from ocr.fields import writing_runs_down
+
+    ink = clean_page(_two_lines(mnist, ("4723", "5274")), deskew=False).ink
+    assert not writing_runs_down(ink)
+    assert writing_runs_down(cv2.rotate(ink, cv2.ROTATE_90_CLOCKWISE))
+    assert not writing_runs_down(np.zeros((400, 300), np.uint8))
+
+
 def test_lines_of_digits_are_read_on_a_page_whose_only_box_holds_no_number(models, mnist):
     # A note with a signature box, or a photo whose grainy desk looks like a box: the box is
     # no number, and the lines written on the page are found as on a page without boxes.
