@@ -329,18 +329,19 @@ def _read_page(
     else:
         regions = find_fields(clean.ink, (h_mask, v_mask), h_outlines, clean.fine, paper, free_lines_only)
     free_page = all(region.kind == "line" for region in regions)
-    # Free writing on its side; a photo's grainy table or a shadow can pass for a box on it.
-    columns = (
-        template is None and turn_check and not sideways and (free_page or not scan) and writing_runs_down(clean.ink)
-    )
     clock.lap("fields")
-    if flattened is None and not scan and template is None and any(r.kind != "line" for r in regions):
+    if flattened is None and not scan and template is None and not free_page:
         # A photographed form (a camera's page with boxes): its boxes and rules run askew with the
         # perspective, and cut digits off.  Read it again flattened.
         # Photos of digits on plain paper are left as they came: flattened, they read worse.
         sheet = find_sheet(page)
         if sheet is not None:
             return _read_page(page, models, template, number, timings, dpi, turn_check, sheet_homography(sheet))
+    # Free writing on its side (a photo's grainy table or a shadow can pass for a box on one).
+    columns = (
+        template is None and turn_check and not sideways and (free_page or not scan) and writing_runs_down(clean.ink)
+    )
+    clock.lap("fields")
     ink, faint = with_faint_writing(clean.gray, clean.ink, regions, h_mask, v_mask)
     segments = [segment_field(ink, h_mask, v_mask, region) for region in regions]
     clock.lap("segmentation")
@@ -387,8 +388,7 @@ def _read_page(
         if index - 1 in faint:
             reading = _with_reasons(reading, ["written much lighter than the print"])
         fields.append(reading)
-    boxed = any(r.kind != "line" for r in regions)
-    if template is None and not free_lines_only and boxed and all(f.kind == "line" for f in fields):
+    if template is None and not free_lines_only and not free_page and all(f.kind == "line" for f in fields):
         # No box-like shape found held a number or was an empty box (a photo's dark, grainy desk
         # can look like one): whatever is written on the page is in lines, as on a page without boxes.
         return _read_page(page, models, None, number, timings, dpi, turn_check, flattened, free_lines_only=True)
