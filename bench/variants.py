@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from ocr.geometry import transform_box  # noqa: E402
 from ocr.load import DEFAULT_PDF_DPI, load_pages  # noqa: E402
 from ocr.sample_eval import find_samples  # noqa: E402
-from ocr.samples import photograph_sheet, shadow_mask  # noqa: E402
+from ocr.samples import in_shadow, photograph_sheet  # noqa: E402
 
 _TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
@@ -123,8 +123,7 @@ def write_photo_variant(
     page, _ = first_page(scan, truth)
     photo, warp = photograph_sheet(page, rng, amount)
     if shadow:
-        mask = shadow_mask(rng, photo.shape[1], photo.shape[0])
-        photo = np.clip(photo * (1 - shadow * mask), 0, 255).astype(np.uint8)
+        photo = in_shadow(photo, shadow, rng)
     name = scan.stem + ".jpg"
     Image.fromarray(photo).save(out / name, "JPEG", quality=85)
     write_truth(scan, truth, out, name, None, lambda box: list(transform_box(tuple(box), warp)))

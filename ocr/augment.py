@@ -91,13 +91,16 @@ def augment_digits(
     return out
 
 
-def _ink_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
-    """The ink mask of an MNIST digit (ink 255), its pixels' rows and columns, and its height; None if blank."""
+def _ink_of(image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, float] | None:
+    """The ink mask of an MNIST digit (ink 255), its pixels' rows and columns, its height and its
+    mean run of ink across a row (ink pixels per row of its height: the stroke's width, for a 1);
+    None if blank."""
     ink = image > 128
     ys, xs = np.nonzero(ink)
     if ys.size == 0:
         return None
-    return ink, ys, xs, int(ys.max() - ys.min()) + 1
+    height = int(ys.max() - ys.min()) + 1
+    return ink, ys, xs, height, ink.sum() / height
 
 
 def flagged_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -112,8 +115,8 @@ def flagged_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     found = _ink_of(image)
     if found is None:
         return image
-    ink, ys, xs, height = found
-    width = max(1, int(round(ink.sum() / height)))
+    _, ys, xs, height, run = found
+    width = max(1, int(round(run)))
     top = int(np.argmin(ys))
     tx, ty = int(xs[top]), int(ys[top])
     length = rng.uniform(0.2, 0.4) * height
@@ -132,9 +135,9 @@ def footed_one(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     found = _ink_of(image)
     if found is None:
         return image
-    ink, ys, xs, height = found
+    _, ys, xs, height, run = found
     out = image.copy()
-    _draw_foot(out, xs, ys, height, max(1, int(round(ink.sum() / height))), rng)
+    _draw_foot(out, xs, ys, height, max(1, int(round(run))), rng)
     return out
 
 
@@ -155,13 +158,13 @@ def crossed_seven(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     found = _ink_of(image)
     if found is None:
         return image
-    ink, ys, _, height = found
+    ink, ys, _, height, run = found
     row = int(round(ys.min() + rng.uniform(0.45, 0.6) * height))
     cols = np.flatnonzero(ink[row])
     if cols.size == 0:
         return image
     centre, half = float(cols.mean()), rng.uniform(0.25, 0.4) * height
-    width = max(1, int(round(ink.sum() / (2 * height))))
+    width = max(1, int(round(run / 2)))
     out = image.copy()
     end_row = row + int(rng.integers(-1, 2))
     cv2.line(out, (int(round(centre - half)), row), (int(round(centre + half)), end_row), 255, width, cv2.LINE_AA)

@@ -250,8 +250,8 @@ def _sure_share(reading: PageReading) -> float:
     Read on its side, a form's comb walls and printed labels become many
     marks, most of them doubtful; turned upright it reads as it should.
     """
-    digits = [d for f in reading.fields for d in f.digits]
-    return sum(d.reads_clearly for d in digits) / len(digits) if digits else 0.0
+    digits = sum(len(f.digits) for f in reading.fields)
+    return _sure_count(reading) / digits if digits else 0.0
 
 
 def _sure_count(reading: PageReading) -> int:

@@ -1151,6 +1151,12 @@ def shadow_mask(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return cv2.GaussianBlur(mask, (0, 0), rng.uniform(25, 60))
 
 
+def in_shadow(page: np.ndarray, darkness: float, rng: np.random.Generator) -> np.ndarray:
+    """A gray uint8 ``page`` with a soft shadow (:func:`shadow_mask`) darkening what it covers by ``darkness``."""
+    mask = shadow_mask(rng, page.shape[1], page.shape[0])
+    return np.clip(page * (1 - darkness * mask), 0, 255).astype(np.uint8)
+
+
 def _pick(rng: np.random.Generator, options: Sequence) -> object:
     return options[int(rng.integers(len(options)))]
 

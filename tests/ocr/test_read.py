@@ -331,24 +331,17 @@ def test_a_photographed_form_is_flattened_onto_its_template(models, form_3):
     assert sum(values.get(f["name"]) == f["value"] for f in fields) >= len(fields) - 1
 
 
-def _in_a_shadow(photo: np.ndarray, seed: int) -> np.ndarray:
-    """``photo`` with a soft shadow entering from one edge (a hand, the phone), darkening it by 45%."""
-    from ocr.samples import shadow_mask
-
-    mask = shadow_mask(np.random.default_rng(seed), photo.shape[1], photo.shape[0])
-    return (photo * (1 - 0.45 * mask)).astype(np.uint8)
-
-
 @pytest.mark.parametrize("with_template", [False, True])
 def test_a_photographed_form_in_a_shadow_is_read_flattened(models, form_3, form_3_read, with_template):
     # A shadow leaves part of the paper darker than the table, so that no threshold finds the
     # sheet: read unflattened, its boxes ran askew, and onto a template it did not register.
     from ocr.geometry import transform_box
+    from ocr.samples import in_shadow
     from ocr.template import load_template
 
     scan, page = form_3
     photo, to_photo = _photographed(page, seed=2)
-    shaded = _in_a_shadow(photo, seed=1)
+    shaded = in_shadow(photo, 0.45, np.random.default_rng(1))  # a hand or the phone
     if with_template:
         truth = json.loads(scan.with_suffix(".json").read_text())
         reading = read_page(shaded, models, load_template(scan.parent / truth["template"]))
@@ -464,6 +457,13 @@ def test_noisy_scans_are_read_without_fields_made_of_noise(models, mnist, tmp_pa
     assert totals["exact"] >= 42
 
 
+def _cursive(page: np.ndarray, baseline: int) -> None:
+    """A run of cursive arches (a name, a signature) from x=130 to 520, its feet on ``baseline``."""
+    xs = np.linspace(130, 520, 200)
+    ys = baseline - 14 * np.abs(np.sin((xs - 130) / 14))
+    cv2.polylines(page, [np.stack([xs, ys], axis=1).astype(np.int32)], False, 0, 3)
+
+
 def _two_lines(mnist, expected: tuple[str, str] = ("4096", "5213")) -> np.ndarray:
     """A page with the ``expected`` numbers written on it in two lines, without boxes."""
     page = blank()
@@ -527,9 +527,7 @@ def test_lines_of_digits_are_read_on_a_page_whose_only_box_holds_no_number(model
     page = _two_lines(mnist)
     expected = ["4096", "5213"]
     cv2.rectangle(page, (100, 800), (800, 870), 0, 2)
-    xs = np.linspace(130, 520, 200)
-    signature = np.stack([xs, 840 - 14 * np.abs(np.sin((xs - 130) / 14))], axis=1)
-    cv2.polylines(page, [signature.astype(np.int32)], False, 0, 3)
+    _cursive(page, 840)
     reading = read_page(page, models)
     assert [(f.kind, f.value) for f in reading.fields] == [("line", v) for v in expected]
 
@@ -739,9 +737,7 @@ def test_a_mark_far_finer_than_the_digits_is_odd():
 def test_a_box_of_cursive_writing_is_not_a_number(models, mnist):
     page = blank()
     cv2.rectangle(page, (100, 100), (800, 170), 0, 2)  # "Full name"
-    xs = np.linspace(130, 520, 200)
-    ys = 140 - 14 * np.abs(np.sin((xs - 130) / 14))
-    cv2.polylines(page, [np.stack([xs, ys], axis=1).astype(np.int32)], False, 0, 3)
+    _cursive(page, 140)
     draw_comb(page, 100, 300, 6)
     fill_comb(page, _digits(mnist, "150392"), 100, 300)
     reading = read_page(page, models)
