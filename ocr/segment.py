@@ -112,6 +112,8 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     # Horizontal strokes on the top and bottom borders, vertical ones on the side walls:
     # a digit's own stroke crossing a border is neither, so it survives.
     lines = cv2.bitwise_or(cv2.bitwise_and(h_mask[window], h_band), cv2.bitwise_and(v_mask[window], v_band))
+    if region.kind in ("comb", "box"):
+        lines = cv2.bitwise_or(lines, askew_borders(h_mask[window], region, (x, y)))
     if region.kind == "line":
         # The rule under a line of digits runs across the window, or at least
         # far longer than the line is tall; a digit's bar never does.
@@ -214,6 +216,34 @@ def rule_band(rule: np.ndarray) -> np.ndarray:
 
 # How far either side of a cell's border its strokes are looked for (:func:`border_bands`).
 _BORDER_BAND = 7
+# A box's or comb's top or bottom border is looked for this share of its height either side of
+# where its cells put it, as a horizontal stroke at least this share of its width long
+# (:func:`askew_borders`).
+_ASKEW_REACH = 0.3
+_ASKEW_LENGTH = 0.6
+
+
+def askew_borders(h_window: np.ndarray, region: FieldRegion, origin: tuple[int, int]) -> np.ndarray:
+    """The top and bottom borders (255) of a box or comb, wherever they run across its field window.
+
+    The bands of :func:`border_bands` lie along the cells' edges, straight across the page. A
+    border that runs askew of them (a photographed form flattened a little off, a sheet that was
+    not flat) leaves the bands within a few cells, and what is left of it joins the first and last
+    digits.  A horizontal stroke near the top or bottom edge and longer than half the field is
+    no digit's: its own line (:func:`rule_band`, so that a bar merged into it stays) is a border.
+    ``h_window``: the field window's horizontal strokes; ``origin``: the window's top-left.
+    """
+    rx, ry, rw, rh = region.bbox
+    ox, oy = origin
+    reach = max(_BORDER_BAND, int(_ASKEW_REACH * rh))
+    out = np.zeros_like(h_window)
+    for edge in (ry - oy, ry - oy + rh - 1):
+        band = np.zeros_like(h_window)
+        band[max(0, edge - reach) : max(0, edge + reach + 1)] = 255
+        border = long_components(cv2.bitwise_and(h_window, band), 2, int(_ASKEW_LENGTH * rw))
+        if border.any():
+            out = cv2.bitwise_or(out, rule_band(border))
+    return out
 
 
 def border_bands(

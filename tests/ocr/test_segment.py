@@ -64,6 +64,36 @@ def test_comb_gives_one_segment_per_filled_cell(mnist):
     assert all(s.is_digit and s.crop.any() for s in segs)
 
 
+def test_comb_borders_askew_of_its_cells_are_removed(mnist):
+    # A comb whose top and bottom borders drop 12 px across it (a photographed sheet flattened a
+    # little off), its cells found square to the page: the bands along the cells' edges lose the
+    # borders at its ends, where what was left of them joined the first and last digits.
+    page = blank(300, 600)
+    x0, y0, cells, cell_w, cell_h, drop = 100, 100, 8, 50, 56, 12
+    x1 = x0 + cells * cell_w
+    cv2.line(page, (x0, y0), (x1, y0 + drop), 0, 3)
+    cv2.line(page, (x0, y0 + cell_h), (x1, y0 + cell_h + drop), 0, 3)
+    for k in range(cells + 1):
+        x = x0 + k * cell_w
+        top = y0 + round(drop * k / cells)
+        cv2.line(page, (x, top), (x, top + cell_h), 0, 3)
+    for k in range(cells):
+        top = y0 + round(drop * (k + 0.5) / cells)
+        draw_digit(page, mnist.x_test[k], x0 + k * cell_w + 7, top + 10, 36)
+    clean = clean_page(page, deskew=False)
+    h_mask, v_mask = line_masks(clean.ink)
+    inset = drop // 2 + 3
+    region = FieldRegion(
+        "comb",
+        (x0 - 1, y0 - 1, x1 - x0 + 3, cell_h + drop + 3),
+        tuple((x0 + k * cell_w + 3, y0 + inset, cell_w - 5, cell_h - 2 * inset + drop) for k in range(cells)),
+    )
+    segs = segment_field(clean.ink, h_mask, v_mask, region)
+    assert [s.cell for s in segs] == list(range(cells))
+    # Each is its digit alone: no piece of a border (as long as the cell is wide) joined to it.
+    assert all(s.bbox[2] < 0.8 * cell_w and s.bbox[3] < 0.8 * cell_h for s in segs), [s.bbox for s in segs]
+
+
 def test_stroke_crossing_the_box_line_is_kept():
     page = blank(300, 500)
     draw_comb(page, 100, 100, 3)
