@@ -94,6 +94,13 @@ def train(
             help="Keep the other models in OUT; retrain only the touching-digit detector on their split.",
         ),
     ] = False,
+    orientation_only: Annotated[
+        bool,
+        typer.Option(
+            "--orientation-only",
+            help="Keep the other models in OUT; retrain only the digit orientation model on their split.",
+        ),
+    ] = False,
     page_target_error: Annotated[
         float,
         typer.Option(
@@ -105,17 +112,19 @@ def train(
         ),
     ] = 0.0003,
 ) -> None:
-    """Train the CNN, the HOG-SVM and the touching-digit detector on MNIST train; write them with a manifest."""
+    """Train the CNN, the HOG-SVM, the touching-digit detector and the digit orientation model on MNIST train;
+    write them with a manifest."""
     from ocr.mnist import load_mnist
-    from ocr.training import TrainConfig, refit_decision, retrain_touching, train_models
+    from ocr.training import TrainConfig, refit_decision, retrain_detector, train_models
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     command = "digitflow " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         mnist = load_mnist(data)
         console.print(f"training on {mnist.source} (sha256 {mnist.sha256[:12]}...)")
-        if touching_only:
-            retrain_touching(mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line))
+        if touching_only or orientation_only:
+            part = "touching" if touching_only else "orientation"
+            retrain_detector(part, mnist, out, TrainConfig(seed=seed), command, lambda line: console.print(line))
             return
         if decision_only or svm_only:
             manifest = refit_decision(

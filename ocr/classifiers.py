@@ -24,6 +24,7 @@ import numpy as np
 from ocr.decision import DecisionRule
 from ocr.errors import ModelNotFoundError
 from ocr.hog import HogParams, deskew_digits, hog_features
+from ocr.orientation import ORIENTATION_FILE, DigitOrientation
 from ocr.touching import TOUCHING_FILE, TouchingDetector
 
 MODEL_DIR = Path(__file__).parent / "models"
@@ -389,10 +390,14 @@ class Models:
     # Tells one wide digit from touching digits in free writing (ocr.touching); None: models
     # trained before it existed, and touching digits are cut by the classifiers' readings alone.
     touching: TouchingDetector | None = None
+    # Tells a digit as written from one turned upside down (ocr.orientation); None: models trained
+    # before it existed, and a photo of digits is turned by its digits' readings alone.
+    orientation: DigitOrientation | None = None
 
 
 def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
-    """Load the CNN, the HOG-SVM, the decision rule, the touching-digit detector and the manifest from ``model_dir``."""
+    """Load the CNN, the HOG-SVM, the decision rule, the touching-digit detector, the digit orientation model
+    and the manifest from ``model_dir``."""
     model_dir = Path(model_dir)
     decision_path = model_dir / DECISION_FILE
     if not decision_path.is_file():
@@ -404,15 +409,21 @@ def load_models(model_dir: Path | str = MODEL_DIR) -> Models:
         svm=HogSvmClassifier.load(model_dir / SVM_FILE),
         rule=DecisionRule.from_json(decision_path.read_text()),
         manifest=manifest,
-        touching=_load_touching(model_dir / TOUCHING_FILE),
+        touching=_load_optional(
+            TouchingDetector, model_dir / TOUCHING_FILE, "touching digits are cut by their readings alone"
+        ),
+        orientation=_load_optional(
+            DigitOrientation, model_dir / ORIENTATION_FILE, "photos of digits are turned by their readings alone"
+        ),
     )
 
 
-def _load_touching(path: Path) -> TouchingDetector | None:
+def _load_optional(kind, path: Path, without: str):
+    """A model of models trained before it existed: None (with a warning saying what goes without it) if missing."""
     if not path.is_file():
-        log.warning("no touching-digit detector at %s: touching digits are cut by their readings alone", path)
+        log.warning("no %s at %s: %s", kind.__name__, path, without)
         return None
-    return TouchingDetector.load(path)
+    return kind.load(path)
 
 
 def _configure_tensorflow_logging() -> None:

@@ -9,10 +9,13 @@ worker needs.  ``tests/ocr/test_hog.py`` checks the two agree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+from ocr.errors import ModelNotFoundError
 
 _CHUNK = 1024
 
@@ -133,3 +136,48 @@ def deskew_digits(digits: np.ndarray) -> np.ndarray:
         matrix = np.float32([[1, skew[i], -skew[i] * cy[i]], [0, 1, 0]])
         out[i] = cv2.warpAffine(digits[i], matrix, (w, h), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR)
     return out
+
+
+@dataclass(frozen=True)
+class HogLinearModel:
+    """A linear score on HOG descriptors (and any figures appended to them): features . weights + bias.
+
+    Saved as plain arrays (``hog``, ``weights``, ``bias``) in an ``.npz``, no pickle.
+    """
+
+    hog: HogParams
+    weights: np.ndarray  # (F,) float64
+    bias: float
+
+    @classmethod
+    def load(cls, path: Path):
+        if not path.is_file():
+            raise ModelNotFoundError(f"{cls.__name__} not found at {path}; run `digitflow train`")
+        with np.load(path) as saved:
+            hog = HogParams(*(int(v) for v in saved["hog"]))
+            return cls(hog=hog, weights=saved["weights"].astype(np.float64), bias=float(saved["bias"]))
+
+    def save(self, path: Path) -> None:
+        hog = np.array(list(asdict(self.hog).values()), np.int64)
+        with open(path, "wb") as f:
+            np.savez(f, hog=hog, weights=self.weights, bias=np.float64(self.bias))
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """(N,) log-odds of N rows of features."""
+        return features @ self.weights + self.bias
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
+    """Weights and bias of a logistic regression of ``y`` (0/1) on ``x``, standardised while fitting.
+
+    The scaling is folded into the weights: at reading time a score is one dot product.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(x)
+    model = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    weights = model.coef_[0] / scale
+    bias = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
+    return weights.astype(np.float64), bias

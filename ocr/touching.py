@@ -18,14 +18,13 @@ pages; :func:`draw_runs` makes both.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ocr.errors import BlankCropError, ModelNotFoundError
-from ocr.hog import HogParams, hog_features
+from ocr.errors import BlankCropError
+from ocr.hog import HogLinearModel, HogParams, fit_logistic, hog_features
 from ocr.segment import reading_crop
 
 TOUCHING_FILE = "touching.npz"
@@ -34,25 +33,9 @@ _INK_LEVEL = 110
 
 
 @dataclass(frozen=True)
-class TouchingDetector:
-    """P(a run of ink holds touching digits) = sigmoid(features . weights + bias)."""
-
-    hog: HogParams
-    weights: np.ndarray  # (F,) float64: HOG features, then the three shape figures
-    bias: float
-
-    @classmethod
-    def load(cls, path: Path) -> TouchingDetector:
-        if not path.is_file():
-            raise ModelNotFoundError(f"touching-digit detector not found at {path}; run `digitflow train`")
-        with np.load(path) as saved:
-            hog = HogParams(*(int(v) for v in saved["hog"]))
-            return cls(hog=hog, weights=saved["weights"].astype(np.float64), bias=float(saved["bias"]))
-
-    def save(self, path: Path) -> None:
-        hog = np.array(list(asdict(self.hog).values()), np.int64)
-        with open(path, "wb") as f:
-            np.savez(f, hog=hog, weights=self.weights, bias=np.float64(self.bias))
+class TouchingDetector(HogLinearModel):
+    """P(a run of ink holds touching digits) = sigmoid(features . weights + bias); the weights are the
+    HOG features', then the three shape figures'."""
 
     def features(self, normalized: np.ndarray, sizes: np.ndarray, digit_heights: np.ndarray) -> np.ndarray:
         """:func:`run_features` with this detector's HOG settings."""
@@ -62,7 +45,7 @@ class TouchingDetector:
         """(N,) probability that each run holds more than one digit."""
         if len(normalized) == 0:
             return np.zeros(0)
-        z = self.features(normalized, sizes, digit_heights) @ self.weights + self.bias
+        z = self.scores(self.features(normalized, sizes, digit_heights))
         return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
@@ -186,22 +169,14 @@ def train_touching_detector(
     Both are raw MNIST digits (28x28 uint8).  Returns the detector and its
     validation figures.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
     hog = hog or HogParams()
     rng = np.random.default_rng(seed)
     runs, labels, heights = draw_runs(train_digits, n_train, rng)
     batch, sizes, kept = prepare_runs(runs)
     x = run_features(hog, batch, sizes, heights[kept])
     y = labels[kept]
-    scaler = StandardScaler().fit(x)
-    model = LogisticRegression(C=c, max_iter=3000).fit(scaler.transform(x), y)
-    # Fold the scaling into the weights: one dot product at reading time.
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    weights = model.coef_[0] / scale
-    bias = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
-    detector = TouchingDetector(hog, weights.astype(np.float64), bias)
+    weights, bias = fit_logistic(x, y, c)
+    detector = TouchingDetector(hog, weights, bias)
 
     val_runs, val_labels, val_heights = draw_runs(val_digits, n_val, np.random.default_rng(seed + 1))
     batch, sizes, kept = prepare_runs(val_runs)

@@ -34,6 +34,7 @@ from ocr.decision import fit_decision_rule, fit_page_threshold
 from ocr.hog import HogParams
 from ocr.mnist import Mnist
 from ocr.normalize import normalize_digits
+from ocr.orientation import ORIENTATION_FILE, train_digit_orientation
 from ocr.touching import TOUCHING_FILE, train_touching_detector
 
 Report = Callable[[str], None]
@@ -99,6 +100,8 @@ class TrainConfig:
     page_target_error: float = 0.0003
     # Runs of ink (half single digits, half two touching) drawn to train the touching-digit detector.
     touching_runs: int = 30000
+    # MNIST train digits drawn (each also turned by 180 degrees) to train the digit orientation model.
+    orientation_digits: int = 30000
     threads: int = 0  # 0: TensorFlow's default (all cores)
 
 
@@ -383,22 +386,9 @@ def _train_touching_quietly(train_digits: np.ndarray, val_digits: np.ndarray, co
     return train_touching_detector(train_digits, val_digits, config.seed, n_train=config.touching_runs)
 
 
-def retrain_touching(data: Mnist, model_dir: Path, config: TrainConfig, command: str, report: Report) -> dict:
-    """Train only the touching-digit detector of trained models, on the split in their manifest.
-
-    The CNN, the HOG-SVM and the decision rule are kept; returns the updated manifest.
-    """
-    manifest_path = model_dir / MANIFEST_FILE
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    train_idx, val_idx = recorded_split(manifest, data, manifest_path)
-    report("touching-digit detector: drawing runs of one and of two touching digits")
-    detector, figures = _train_touching_quietly(data.x_train[train_idx], data.x_train[val_idx], config)
-    detector.save(model_dir / TOUCHING_FILE)
-    report(_touching_line(figures))
-    manifest["touching"] = figures
-    manifest["touching_command"] = command
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+def _train_orientation_quietly(train_digits: np.ndarray, val_digits: np.ndarray, config: TrainConfig):
+    """The digit orientation model (ocr.orientation), for a worker process: raw MNIST digits in."""
+    return train_digit_orientation(train_digits, val_digits, config.seed, n_train=config.orientation_digits)
 
 
 def _touching_line(figures: dict) -> str:
@@ -406,6 +396,53 @@ def _touching_line(figures: dict) -> str:
         f"touching-digit detector ({figures['train_runs']} runs): {figures['accuracy']:.2%} right on "
         f"{figures['validation_runs']} validation runs"
     )
+
+
+def _orientation_line(figures: dict) -> str:
+    return (
+        f"digit orientation ({figures['train_digits']} digits, each both ways up): {figures['accuracy']:.2%} right "
+        f"on {figures['validation_digits']} validation digits both ways; pages of 3 digits "
+        f"{figures['pages_of_3_right']:.2%}, of 5 {figures['pages_of_5_right']:.2%}"
+    )
+
+
+# The models trained on their own beside the others (`digitflow train --touching-only`,
+# `--orientation-only`): how each is trained, where it is written and how it is reported.
+_DETECTORS = {
+    "touching": (
+        "touching-digit detector: drawing runs of one and of two touching digits",
+        _train_touching_quietly,
+        TOUCHING_FILE,
+        _touching_line,
+    ),
+    "orientation": (
+        "digit orientation: MNIST digits as written and turned by 180 degrees",
+        _train_orientation_quietly,
+        ORIENTATION_FILE,
+        _orientation_line,
+    ),
+}
+
+
+def retrain_detector(
+    part: str, data: Mnist, model_dir: Path, config: TrainConfig, command: str, report: Report
+) -> dict:
+    """Train only ``part`` ("touching" or "orientation") of trained models, on the split in their manifest.
+
+    The CNN, the HOG-SVM and the decision rule are kept; returns the updated manifest.
+    """
+    start, train, file, line = _DETECTORS[part]
+    manifest_path = model_dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    train_idx, val_idx = recorded_split(manifest, data, manifest_path)
+    report(start)
+    model, figures = train(data.x_train[train_idx], data.x_train[val_idx], config)
+    model.save(model_dir / file)
+    report(line(figures))
+    manifest[part] = figures
+    manifest[f"{part}_command"] = command
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
 
 
 def fit_rule_on_validation(
@@ -516,9 +553,13 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
             config,
             data.x_train[train_idx],
         )
-        # Then, in the same process, the touching-digit detector (raw digits: it draws its own runs).
+        # Then, in the same process, the touching-digit detector (raw digits: it draws its own runs)
+        # and the digit orientation model.
         touching_job = pool.submit(_train_touching_quietly, data.x_train[train_idx], data.x_train[val_idx], config)
-        report("HOG-SVM and touching-digit detector training in a separate process")
+        orientation_job = pool.submit(
+            _train_orientation_quietly, data.x_train[train_idx], data.x_train[val_idx], config
+        )
+        report("HOG-SVM, touching-digit detector and digit orientation training in a separate process")
         model = train_cnn(
             data.x_train[train_idx],
             data.y_train[train_idx],
@@ -530,9 +571,11 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
         )
         svm, svm_lines = svm_job.result()
         touching, touching_figures = touching_job.result()
+        orientation, orientation_figures = orientation_job.result()
     for line in svm_lines:
         report(line)
     report(_touching_line(touching_figures))
+    report(_orientation_line(orientation_figures))
     # The rule is fitted on the float network's probabilities; the figures are measured with the
     # network as reading runs it (int8 weights with ``config.quantize_cnn``: within about 0.02).
     rule = fit_rule_on_validation(CnnClassifier(model), svm, x_val, y_val, config, report, data.x_train[val_idx])
@@ -543,6 +586,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
 
     svm.save(out_dir / SVM_FILE)
     touching.save(out_dir / TOUCHING_FILE)
+    orientation.save(out_dir / ORIENTATION_FILE)
     (out_dir / DECISION_FILE).write_text(rule.to_json() + "\n")
     train_seconds = time.perf_counter() - started
 
@@ -573,6 +617,7 @@ def train_models(data: Mnist, out_dir: Path, config: TrainConfig, command: str, 
         "cnn_second_look": _second_look_record(cnn),
         "cnn_lite": cnn_lite,
         "touching": touching_figures,
+        "orientation": orientation_figures,
         "metrics": {"mnist_test": metrics},
     }
     (out_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")

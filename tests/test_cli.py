@@ -89,7 +89,7 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
         sha256=mnist.sha256,
     )
     lines: list[str] = []
-    config = TrainConfig(epochs=1, validation_size=300, touching_runs=2000)
+    config = TrainConfig(epochs=1, validation_size=300, touching_runs=2000, orientation_digits=2000)
     manifest = train_models(small, tmp_path, config, "test", lines.append)
     assert any(line.startswith("CNN epoch 1/1") for line in lines)
     assert any(line.startswith("HOG-SVM (1296 features") for line in lines)  # reported from its own process
@@ -106,6 +106,7 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     assert any(line.startswith("decision rule (on 300 validation digits)") for line in lines)
     assert loaded.touching is not None and manifest["touching"]["train_runs"] == 2000
     assert any(line.startswith("touching-digit detector (2000 runs)") for line in lines)
+    assert loaded.orientation is not None and manifest["orientation"]["validation_digits"] == 300
 
     # --decision-only refits the rule of these models on their own validation split
     from ocr.training import refit_decision
@@ -140,16 +141,25 @@ def test_train_writes_loadable_models_and_manifest(tmp_path, mnist):
     assert refit["metrics"]["mnist_test"]["digits"] == 300
 
     # --touching-only retrains the detector alone, on the same split
-    from ocr.training import retrain_touching
+    from ocr.training import retrain_detector
 
     (tmp_path / "touching.npz").unlink()
     svm_before = (tmp_path / "svm.joblib").read_bytes()
-    again = retrain_touching(small, tmp_path, TrainConfig(touching_runs=1000), "touching", lines.append)
+    config = TrainConfig(touching_runs=1000, orientation_digits=500)
+    again = retrain_detector("touching", small, tmp_path, config, "touching", lines.append)
     assert again["touching"]["train_runs"] == 1000 and again["touching_command"] == "touching"
     assert (tmp_path / "svm.joblib").read_bytes() == svm_before and (tmp_path / "cnn.keras").read_bytes() == cnn_before
     assert load_models(tmp_path).touching is not None
     with pytest.raises(DatasetError):
-        retrain_touching(other, tmp_path, TrainConfig(touching_runs=1000), "touching", lines.append)
+        retrain_detector("touching", other, tmp_path, config, "touching", lines.append)
+    # --orientation-only the same way
+    (tmp_path / "orientation.npz").unlink()
+    assert load_models(tmp_path).orientation is None  # models from before it still load
+    again = retrain_detector("orientation", small, tmp_path, config, "orientation", lines.append)
+    assert again["orientation"]["train_digits"] == 500 and again["orientation_command"] == "orientation"
+    assert again["touching"]["train_runs"] == 1000  # the rest of the manifest is kept
+    assert (tmp_path / "svm.joblib").read_bytes() == svm_before and load_models(tmp_path).orientation is not None
+    assert any(line.startswith("digit orientation (500 digits") for line in lines)
 
 
 def test_shifted_digits_move_and_lose_what_falls_off():

@@ -100,3 +100,30 @@ def test_print_standing_upside_down_turns_a_page_of_too_few_digits_to_tell(model
     # Without print, six digits are too few to turn the page: it is read as it came.
     bare = read_page(cv2.rotate(_short_form(mnist, ()), cv2.ROTATE_180), models)
     assert abs(bare.angle) < 5
+
+
+def test_the_shipped_digit_orientation_model_tells_held_out_digits_from_the_same_turned(models, mnist):
+    from ocr.normalize import normalize_digits
+    from ocr.orientation import turned_digits
+
+    digits = mnist.x_test[:2000]  # never trained on
+    upright = models.orientation.log_odds(normalize_digits(digits, bright_ink=True))
+    turned = models.orientation.log_odds(normalize_digits(turned_digits(digits), bright_ink=True))
+    assert np.mean(upright > 0) >= 0.8 and np.mean(turned < 0) >= 0.8  # 82.7% on the validation digits
+    assert np.abs(np.r_[upright, turned]).max() <= 4  # each digit's say is capped
+    # Pages of three digits: the summed vote has the right sign far more often than one digit alone.
+    pages = np.random.default_rng(0).integers(0, len(digits), (500, 3))
+    assert np.mean(upright[pages].sum(axis=1) > 0) >= 0.9 and np.mean(turned[pages].sum(axis=1) < 0) >= 0.9
+    assert models.orientation.page_vote(np.zeros((0, 28, 28), np.float32)) == 0.0
+
+
+def test_a_digit_orientation_model_saves_and_loads_as_plain_arrays(models, tmp_path):
+    from ocr.orientation import DigitOrientation
+
+    path = tmp_path / "orientation.npz"
+    models.orientation.save(path)
+    again = DigitOrientation.load(path)
+    assert again.hog == models.orientation.hog and again.bias == models.orientation.bias
+    np.testing.assert_array_equal(again.weights, models.orientation.weights)
+    with np.load(path, allow_pickle=False) as saved:
+        assert set(saved.files) == {"hog", "weights", "bias"}
