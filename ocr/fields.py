@@ -520,6 +520,23 @@ _MIN_COLUMN_MARKS = 6
 _MIN_COLUMN_MARK = 12
 
 
+def digit_sized_marks(ink: np.ndarray, at_least: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The marks of a page's ink about a digit's size: within half and twice the median size (the
+    larger of width and height) of those of :data:`_MIN_COLUMN_MARK` pixels or more.
+
+    Returns the page's component labels, stats and centroids (:func:`ocr.geometry.label_components`)
+    and the labels of those marks; none when fewer than ``at_least`` marks are that large.
+    """
+    count, labels, stats, centroids = label_components(ink)
+    size = np.maximum(stats[:count, cv2.CC_STAT_WIDTH], stats[:count, cv2.CC_STAT_HEIGHT])
+    candidates = size >= _MIN_COLUMN_MARK
+    candidates[0] = False  # the background
+    if candidates.sum() < max(1, at_least):
+        return labels, stats, centroids, np.zeros(0, np.int64)
+    typical = float(np.median(size[candidates]))
+    return labels, stats, centroids, np.flatnonzero(candidates & (size >= 0.5 * typical) & (size <= 2 * typical))
+
+
 def writing_runs_down(ink: np.ndarray) -> bool:
     """Whether the writing of a page without boxes runs down it in columns rather than across it in
     lines: a photo of digits on paper lying on its side.
@@ -530,15 +547,10 @@ def writing_runs_down(ink: np.ndarray) -> bool:
     """
     from scipy.spatial import cKDTree
 
-    count, _, stats, centroids = label_components(ink)
-    size = np.maximum(stats[1:count, cv2.CC_STAT_WIDTH], stats[1:count, cv2.CC_STAT_HEIGHT])
-    candidates = size >= _MIN_COLUMN_MARK
-    if candidates.sum() < _MIN_COLUMN_MARKS:
+    _, stats, centroids, marks = digit_sized_marks(ink, _MIN_COLUMN_MARKS)
+    if len(marks) < _MIN_COLUMN_MARKS:
         return False
-    typical = float(np.median(size[candidates]))
-    centres = centroids[1:count][candidates & (size >= 0.5 * typical) & (size <= 2 * typical)]
-    if len(centres) < _MIN_COLUMN_MARKS:
-        return False
+    centres = centroids[marks]
     _, nearest = cKDTree(centres).query(centres, k=2)
     step = centres[nearest[:, 1]] - centres
     return float(np.mean(np.abs(step[:, 1]) > np.abs(step[:, 0]))) >= _COLUMN_SHARE

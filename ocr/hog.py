@@ -146,8 +146,8 @@ class HogLinearModel:
     """
 
     hog: HogParams
-    weights: np.ndarray  # (F,) float64
-    bias: float
+    weights: np.ndarray  # (F,) float64, or (K, F) for K scores
+    bias: float | np.ndarray  # or (K,)
 
     @classmethod
     def load(cls, path: Path):
@@ -155,16 +155,18 @@ class HogLinearModel:
             raise ModelNotFoundError(f"{cls.__name__} not found at {path}; run `digitflow train`")
         with np.load(path) as saved:
             hog = HogParams(*(int(v) for v in saved["hog"]))
-            return cls(hog=hog, weights=saved["weights"].astype(np.float64), bias=float(saved["bias"]))
+            bias = saved["bias"].astype(np.float64)
+            weights = saved["weights"].astype(np.float64)
+            return cls(hog=hog, weights=weights, bias=float(bias) if bias.ndim == 0 else bias)
 
     def save(self, path: Path) -> None:
         hog = np.array(list(asdict(self.hog).values()), np.int64)
         with open(path, "wb") as f:
-            np.savez(f, hog=hog, weights=self.weights, bias=np.float64(self.bias))
+            np.savez(f, hog=hog, weights=self.weights, bias=np.asarray(self.bias, np.float64))
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """(N,) log-odds of N rows of features."""
-        return features @ self.weights + self.bias
+        """Log-odds of N rows of features: (N,), or (N, K) for K scores."""
+        return features @ self.weights.T + self.bias
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:

@@ -132,26 +132,67 @@ def _text_lines(chars: np.ndarray, heights: np.ndarray) -> list[Box]:
 ORIENTATION_FILE = "orientation.npz"
 # One digit's say in a page's vote is capped: a page's few clear digits outvote one misjudged one.
 _MAX_DIGIT_VOTE = 4.0
+# A page's marks of a digit's size (:func:`ocr.fields.digit_sized_marks`, the largest this many) lie
+# on their side when their votes add up to this much.  Calibration photos (seeds 96-99, 200 pages)
+# turned a quarter: 1.1 a mark or more on most pages, 0.2-1.0 on a few; as drawn (seeds 91-96,
+# 300 pages), 5 came to 3.8-14.4 (4 to 34 marks, 0.4-1.6 each; a grainy table's specks among
+# them), and were read upright all the same (the reading of the most digits read clearly wins).
+_MAX_MARKS = 40
+_SIDEWAYS_VOTE = 3.0
 
 
 @dataclass(frozen=True)
 class DigitOrientation(HogLinearModel):
-    """log-odds that a normalised digit stands upright = HOG features . weights + bias."""
+    """Two scores of a normalised digit's HOG: the log-odds that it stands upright rather than upside
+    down, and that it lies on its side (turned a quarter either way) rather than either."""
 
     def log_odds(self, normalized: np.ndarray) -> np.ndarray:
         """(N,) log-odds that each of N normalised digits (N, 28, 28) stands upright, capped at +-4."""
-        if len(normalized) == 0:
-            return np.zeros(0)
-        return np.clip(self.scores(hog_features(normalized, self.hog)), -_MAX_DIGIT_VOTE, _MAX_DIGIT_VOTE)
+        return self._capped(normalized)[:, 0]
+
+    def sideways_log_odds(self, normalized: np.ndarray) -> np.ndarray:
+        """(N,) log-odds that each lies on its side, capped at +-4."""
+        return self._capped(normalized)[:, 1]
 
     def page_vote(self, normalized: np.ndarray) -> float:
         """The digits' summed log-odds that their page stands upright (negative: upside down)."""
         return float(self.log_odds(normalized).sum())
 
+    def _capped(self, normalized: np.ndarray) -> np.ndarray:
+        if len(normalized) == 0:
+            return np.zeros((0, 2))
+        return np.clip(self.scores(hog_features(normalized, self.hog)), -_MAX_DIGIT_VOTE, _MAX_DIGIT_VOTE)
 
-def turned_digits(digits: np.ndarray) -> np.ndarray:
-    """Raw MNIST digits (N, 28, 28) turned by 180 degrees."""
-    return np.ascontiguousarray(np.asarray(digits)[:, ::-1, ::-1])
+
+def marks_lie_on_their_side(ink: np.ndarray, model: DigitOrientation) -> bool:
+    """Whether the handwriting of a page of free writing lies on its side, by how its marks are drawn.
+
+    :func:`ocr.fields.writing_runs_down` tells a page on its side by its columns; a page of one
+    short number has too few marks for that.  Each mark of a digit's size, cut out alone and
+    read as the classifiers read a digit, votes.
+    """
+    from ocr.errors import BlankCropError
+    from ocr.fields import digit_sized_marks
+    from ocr.segment import reading_crop
+
+    labels, stats, _, marks = digit_sized_marks(ink)
+    size = np.maximum(stats[marks, cv2.CC_STAT_WIDTH], stats[marks, cv2.CC_STAT_HEIGHT])
+    crops = []
+    for mark in marks[np.argsort(-size, kind="stable")[:_MAX_MARKS]].tolist():
+        x, y, w, h = (int(v) for v in stats[mark, :4])
+        try:
+            crops.append(reading_crop((labels[y : y + h, x : x + w] == mark).view(np.uint8) * np.uint8(255)))
+        except BlankCropError:
+            continue
+    if not crops:
+        return False
+    votes = model.sideways_log_odds(np.stack(crops))
+    return float(votes.sum()) >= _SIDEWAYS_VOTE
+
+
+def turned_digits(digits: np.ndarray, quarters: int = 2) -> np.ndarray:
+    """Raw MNIST digits (N, 28, 28) turned counter-clockwise by ``quarters`` quarter turns (2: 180 degrees)."""
+    return np.ascontiguousarray(np.rot90(np.asarray(digits), quarters, axes=(1, 2)))
 
 
 def train_digit_orientation(
@@ -162,8 +203,9 @@ def train_digit_orientation(
     c: float = 0.05,
     hog: HogParams | None = None,
 ) -> tuple[DigitOrientation, dict]:
-    """Fit :class:`DigitOrientation` on ``n_train`` of ``train_digits`` as written and turned; score it on
-    all of ``val_digits`` both ways.  Both are raw MNIST digits (28x28 uint8, bright ink).
+    """Fit :class:`DigitOrientation` on ``n_train`` of ``train_digits`` turned each of the four ways (each
+    normalised as turned, so that nothing but the strokes' shape tells them apart); score it on all of
+    ``val_digits`` the same way.  Both are raw MNIST digits (28x28 uint8, bright ink).
 
     Returns the model and its validation figures, among them how often pages of 3 and of 5
     validation digits drawn at random (seeded) get a vote of the right sign.
@@ -174,23 +216,25 @@ def train_digit_orientation(
     rng = np.random.default_rng(seed)
     chosen = train_digits[rng.choice(len(train_digits), min(n_train, len(train_digits)), replace=False)]
 
-    def both_ways(digits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        upright = normalize_digits(digits, bright_ink=True)
-        turned = normalize_digits(turned_digits(digits), bright_ink=True)
-        x = np.vstack([hog_features(upright, hog), hog_features(turned, hog)])
-        return x, np.r_[np.ones(len(digits)), np.zeros(len(digits))]
+    def four_ways(digits: np.ndarray) -> list[np.ndarray]:
+        return [hog_features(normalize_digits(turned_digits(digits, k), bright_ink=True), hog) for k in range(4)]
 
-    x, y = both_ways(chosen)
-    weights, bias = fit_logistic(x, y, c)
-    model = DigitOrientation(hog, weights, bias)
+    x = four_ways(chosen)
+    n = len(chosen)
+    # Upright against upside down; on its side (a quarter either way) against either.
+    up_weights, up_bias = fit_logistic(np.vstack([x[0], x[2]]), np.r_[np.ones(n), np.zeros(n)], c)
+    side_weights, side_bias = fit_logistic(np.vstack(x), np.r_[np.zeros(n), np.ones(n), np.zeros(n), np.ones(n)], c)
+    model = DigitOrientation(hog, np.stack([up_weights, side_weights]), np.array([up_bias, side_bias]))
 
-    x_val, y_val = both_ways(val_digits)
-    odds = np.clip(model.scores(x_val), -_MAX_DIGIT_VOTE, _MAX_DIGIT_VOTE)
-    upright, turned = odds[y_val == 1], odds[y_val == 0]
+    x_val = four_ways(val_digits)
+    odds = [np.clip(model.scores(v), -_MAX_DIGIT_VOTE, _MAX_DIGIT_VOTE) for v in x_val]
+    upright, turned = odds[0][:, 0], odds[2][:, 0]
+    flat, on_side = np.r_[odds[0][:, 1], odds[2][:, 1]], np.r_[odds[1][:, 1], odds[3][:, 1]]
     figures = {
         "validation_digits": int(len(val_digits)),
-        "accuracy": round(float(np.mean((odds > 0) == (y_val == 1))), 4),
-        "train_digits": int(len(chosen)),
+        "accuracy": round(float(np.mean(np.r_[upright > 0, turned < 0])), 4),
+        "sideways_accuracy": round(float(np.mean(np.r_[flat < 0, on_side > 0])), 4),
+        "train_digits": int(n),
         "c": c,
     }
     pages = np.random.default_rng(seed + 1)

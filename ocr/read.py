@@ -28,7 +28,7 @@ from ocr.fields import (
     writing_runs_down,
 )
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box, union_box
-from ocr.orientation import text_orientation
+from ocr.orientation import marks_lie_on_their_side, text_orientation
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, stroke_along_border, width_penalty
 from ocr.stats import median
@@ -165,8 +165,9 @@ class PageReading:
     problems: tuple[str, ...] = field(default=())
     # Its rules run down the page (:func:`ocr.fields.looks_sideways`): it may lie on its side.
     sideways: bool = False
-    # It has no boxes and its writing runs down it (:func:`ocr.fields.writing_runs_down`): a page
-    # of free writing on its side.
+    # It has no boxes and its writing lies on its side: it runs down the page
+    # (:func:`ocr.fields.writing_runs_down`), or its marks are drawn on their side
+    # (:func:`ocr.orientation.marks_lie_on_their_side`).
     columns: bool = False
 
 
@@ -224,7 +225,9 @@ def read_page(
                 _read_page(cv2.rotate(gray, cv2.ROTATE_90_COUNTERCLOCKWISE), models, None, number, timings, dpi, True)
             )
         )
-        return max((reading, turned, other), key=_sure_count)
+        # As many either way (a page of a few digits, each read clearly on its side too): its
+        # columns or its marks say it lies on its side.
+        return max((turned, other, reading), key=_sure_count)
     return turned if _sure_share(turned) >= _sure_share(reading) else reading
 
 
@@ -348,7 +351,15 @@ def _read_page(
             return _read_page(page, models, template, number, timings, dpi, turn_check, sheet_homography(sheet))
     # Free writing on its side (a photo's grainy table or a shadow can pass for a box on one).
     columns = (
-        template is None and turn_check and not sideways and (free_page or not scan) and writing_runs_down(clean.ink)
+        template is None
+        and turn_check
+        and not sideways
+        and (free_page or not scan)
+        and (
+            writing_runs_down(clean.ink)
+            # Too few marks to tell by columns (one short number): how they are drawn tells.
+            or (free_page and models.orientation is not None and marks_lie_on_their_side(clean.ink, models.orientation))
+        )
     )
     clock.lap("fields")
     ink, faint = with_faint_writing(clean.gray, clean.ink, regions, h_mask, v_mask)

@@ -400,9 +400,10 @@ def _touching_line(figures: dict) -> str:
 
 def _orientation_line(figures: dict) -> str:
     return (
-        f"digit orientation ({figures['train_digits']} digits, each both ways up): {figures['accuracy']:.2%} right "
+        f"digit orientation ({figures['train_digits']} digits, each turned four ways): {figures['accuracy']:.2%} right "
         f"on {figures['validation_digits']} validation digits both ways; pages of 3 digits "
-        f"{figures['pages_of_3_right']:.2%}, of 5 {figures['pages_of_5_right']:.2%}"
+        f"{figures['pages_of_3_right']:.2%}, of 5 {figures['pages_of_5_right']:.2%}; on their side or not "
+        f"{figures['sideways_accuracy']:.2%}"
     )
 
 
@@ -416,7 +417,7 @@ _DETECTORS = {
         _touching_line,
     ),
     "orientation": (
-        "digit orientation: MNIST digits as written and turned by 180 degrees",
+        "digit orientation: MNIST digits as written and turned each way",
         _train_orientation_quietly,
         ORIENTATION_FILE,
         _orientation_line,

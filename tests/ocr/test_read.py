@@ -500,17 +500,33 @@ def test_a_photo_of_free_writing_fed_upside_down_is_read_turned(models, mnist):
         assert box_iou(field.bbox, (width - x - w, height - y - h, w, h)) > 0.8
 
 
+def _one_number(mnist, text: str) -> np.ndarray:
+    """A photo-like page with one short number written on it, no boxes."""
+    page = blank(600, 900)
+    for i, d in enumerate(_digits(mnist, text)):
+        draw_digit(page, d, 200 + i * 75, 250, 90)
+    return page
+
+
 @pytest.mark.parametrize("text", ["352", "2754"])
 def test_a_photo_of_a_few_digits_fed_upside_down_is_read_turned(models, mnist, text):
     # Too few digits for the check by their readings (6), and no print: how the digits are drawn
     # says the page is upside down.  Read as it came, "2754" read "7562" and "352" "258".
-    page = blank(600, 900)
-    for i, d in enumerate(_digits(mnist, text)):
-        draw_digit(page, d, 200 + i * 75, 250, 90)
+    page = _one_number(mnist, text)
     assert [f.value for f in read_page(page, models).fields] == [text]
     reading = read_page(cv2.rotate(page, cv2.ROTATE_180), models)
     assert [f.value for f in reading.fields] == [text]
     assert abs(abs(reading.angle) - 180) < 5
+
+
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE])
+@pytest.mark.parametrize("text", ["352", "2754"])
+def test_a_photo_of_a_few_digits_on_its_side_is_read_turned_upright(models, mnist, text, turn):
+    # Too few marks to tell a column from a line by: the marks are drawn on their side.
+    reading = read_page(cv2.rotate(_one_number(mnist, text), turn), models)
+    assert [f.value for f in reading.fields] == [text]
+    assert abs(abs(reading.angle) - 90) < 5
+    assert reading.fields[0].bbox[3] > reading.fields[0].bbox[2]  # in the page's own pixels: a column
 
 
 @pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE])
