@@ -32,6 +32,11 @@ _COMMA_HEIGHT = 0.2
 # of one row, the nearest neighbour closer than this share.
 _DOT_ROW = 0.06
 _DOT_GAP = 0.5
+# Specks standing one above another (:func:`stacked_specks`): at most this share of a digit's
+# height apart, together at least this share of its height tall and at most this share wide.
+_STACK_GAP = 0.15
+_STACK_HEIGHT = 0.6
+_STACK_WIDTH = 0.6
 # Of two separators one digit apart, one whose bottom stands this share of a digit's height above
 # the other's is a speck or a broken-off piece (:func:`_spaced_separators`).
 _SEPARATOR_STEP = 0.1
@@ -130,7 +135,9 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     # Free digits may stray over a box border by a few pixels; keep those strokes.
     wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
     keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
-    return _segment_free(keep, (x, y))
+    # Inside a box, specks standing one above another are a faint digit broken up; on a line of
+    # free writing (a photo's grainy table, its edge) they are as often noise.
+    return _segment_free(keep, (x, y), broken_digits=region.kind == "box")
 
 
 def _field_window(region: FieldRegion, shape: tuple[int, ...]) -> Box:
@@ -313,7 +320,7 @@ def _segment_of(labels: np.ndarray, stats: np.ndarray, members: list[int], origi
     return Segment((int(x0 + origin[0]), int(y0 + origin[1]), int(x1 - x0), int(y1 - y0)), crop, **kw)
 
 
-def _segment_free(clean: np.ndarray, origin: tuple[int, int]) -> list[Segment]:
+def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: bool = False) -> list[Segment]:
     count, labels, stats, _ = label_components(clean)
     if count <= 1:
         return []
@@ -322,7 +329,7 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int]) -> list[Segment]:
     digit_height = estimate_digit_height(boxes, areas)
     if digit_height == 0:
         return []
-    groups, separators = plan_characters(boxes, areas, digit_height)
+    groups, separators = plan_characters(boxes, areas, digit_height, broken_digits)
     # Pieces of broken digits made the first estimate low; measure the assembled digits.
     group_heights = [max(boxes[j][1] + boxes[j][3] for j in g) - min(boxes[j][1] for j in g) for g in groups]
     if group_heights:
@@ -349,7 +356,7 @@ def estimate_digit_height(boxes: list[Box], areas: np.ndarray) -> int:
 
 
 def plan_characters(
-    boxes: list[Box], areas: np.ndarray, digit_height: int
+    boxes: list[Box], areas: np.ndarray, digit_height: int, broken_digits: bool = False
 ) -> tuple[list[list[int]], list[tuple[int, str]]]:
     """Decide which components form each digit and which are separators.
 
@@ -358,9 +365,13 @@ def plan_characters(
     separators.  Components overlapping horizontally by half the narrower one
     belong to the same digit (a broken stroke, a detached bar); small marks
     in the lower part of the line between two digits are separators; other
-    small marks are specks.
+    small marks are specks.  With ``broken_digits`` (inside a box), specks
+    standing one above another beside the digits are a digit of their own
+    (:func:`stacked_specks`).
     """
     small = [max(b[2], b[3]) < 0.38 * digit_height for b in boxes]
+    for i in stacked_specks(boxes, small, digit_height) if broken_digits else ():
+        small[i] = False  # the pieces of a digit broken into specks (a faint 1) are a digit
     big = [i for i, s in enumerate(small) if not s]
     big.sort(key=lambda i: boxes[i][0])
     groups: list[list[int]] = []
@@ -411,6 +422,53 @@ def plan_characters(
                         g.append(i)
                     break
     return groups, _spaced_separators(separators, groups, boxes, digit_height)
+
+
+def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int) -> list[int]:
+    """The small marks (``small``) that stand one above another, nearly touching, as tall as
+    :data:`_STACK_HEIGHT` of a digit and no wider than :data:`_STACK_WIDTH`, in the line of the
+    field's digits and beside one of them: a faint digit that binarisation broke into specks,
+    each too small to count (a faint 1 read as nothing)."""
+    digits = [boxes[i] for i, is_small in enumerate(small) if not is_small]
+    if not digits:
+        return []
+    marks = [i for i, is_small in enumerate(small) if is_small]
+    parent = {i: i for i in marks}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    gap = _STACK_GAP * digit_height
+    for a, i in enumerate(marks):
+        xi, yi, wi, hi = boxes[i]
+        for j in marks[a + 1 :]:
+            xj, yj, wj, hj = boxes[j]
+            beside = min(xi + wi, xj + wj) - max(xi, xj) >= -2
+            if beside and max(yi, yj) - min(yi + hi, yj + hj) <= gap:
+                parent[root(j)] = root(i)
+    stacks: dict[int, list[int]] = {}
+    for i in marks:
+        stacks.setdefault(root(i), []).append(i)
+    out = []
+    for members in stacks.values():
+        if len(members) < 2:
+            continue
+        x0 = min(boxes[i][0] for i in members)
+        x1 = max(boxes[i][0] + boxes[i][2] for i in members)
+        y0 = min(boxes[i][1] for i in members)
+        y1 = max(boxes[i][1] + boxes[i][3] for i in members)
+        if y1 - y0 < _STACK_HEIGHT * digit_height or x1 - x0 > _STACK_WIDTH * digit_height:
+            continue
+        beside = any(
+            max(bx - x1, x0 - bx - bw) <= digit_height and min(y1, by + bh) - max(y0, by) >= 0.5 * (y1 - y0)
+            for bx, by, bw, bh in digits
+        )
+        if beside:
+            out.extend(members)
+    return sorted(out)
 
 
 def dotted_rule_marks(boxes: list[Box], digit_height: int) -> list[bool]:

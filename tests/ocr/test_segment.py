@@ -215,6 +215,27 @@ def test_specks_are_not_digits(mnist):
     assert len(segs) == 1 and segs[0].is_digit
 
 
+def test_a_faint_digit_broken_into_specks_in_a_box_is_a_digit(mnist):
+    # A faint 1 that binarisation left as a dotted stroke beside the other digits: each speck is
+    # too small to count, and the amount lost a digit, accepted (621531 read 62153).
+    page = blank(300, 600)
+    cv2.rectangle(page, (80, 80), (480, 200), 0, 2)
+    draw_digit(page, mnist.x_test[0], 110, 95, 90)  # a 7
+    draw_digit(page, mnist.x_test[1], 200, 95, 90)  # a 2
+    for y in range(112, 178, 10):  # the 1: seven dots down a slightly slanted stroke
+        cv2.circle(page, (330 - (y - 112) // 12, y), 3, 0, -1)
+    segs = _segments(page)
+    assert len(segs) == 3 and segs[2].bbox[3] >= 55  # the dots are one digit, as tall as the stroke
+    # The same dots on a line of free writing are left out (a photo's grainy table makes such stacks).
+    boxes = [(0, 0, 30, 50), (40, 0, 30, 50), *((80, y, 5, 5) for y in range(0, 50, 8))]
+    areas = np.array([600, 600, *([20] * 7)])
+    assert plan_characters(boxes, areas, 50)[0] == [[0], [1]]
+    assert plan_characters(boxes, areas, 50, broken_digits=True)[0] == [[0], [1], list(range(2, 9))]
+    # Far from the digits, or spread wider than a digit, they are still specks.
+    far = [*boxes[:2], *((300, y, 5, 5) for y in range(0, 50, 8))]
+    assert plan_characters(far, areas, 50, broken_digits=True)[0] == [[0], [1]]
+
+
 def test_empty_box_gives_no_segments():
     page = blank(300, 600)
     cv2.rectangle(page, (80, 80), (480, 200), 0, 2)
