@@ -20,8 +20,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocr.errors import BlankCropError
+from ocr.fields import digit_sized_marks
 from ocr.geometry import Box, label_components
 from ocr.hog import HogLinearModel, HogParams, fit_logistic, hog_features
+from ocr.normalize import normalize_digits
+from ocr.segment import reading_crop
 
 # Printed characters at the working resolution (150 dpi): components this many pixels tall,
 # no wider than this many times their height.
@@ -171,10 +175,6 @@ def marks_lie_on_their_side(ink: np.ndarray, model: DigitOrientation) -> bool:
     short number has too few marks for that.  Each mark of a digit's size, cut out alone and
     read as the classifiers read a digit, votes.
     """
-    from ocr.errors import BlankCropError
-    from ocr.fields import digit_sized_marks
-    from ocr.segment import reading_crop
-
     labels, stats, _, marks = digit_sized_marks(ink)
     size = np.maximum(stats[marks, cv2.CC_STAT_WIDTH], stats[marks, cv2.CC_STAT_HEIGHT])
     crops = []
@@ -210,8 +210,6 @@ def train_digit_orientation(
     Returns the model and its validation figures, among them how often pages of 3 and of 5
     validation digits drawn at random (seeded) get a vote of the right sign.
     """
-    from ocr.normalize import normalize_digits
-
     hog = hog or HogParams()
     rng = np.random.default_rng(seed)
     chosen = train_digits[rng.choice(len(train_digits), min(n_train, len(train_digits)), replace=False)]
