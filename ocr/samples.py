@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ocr.geometry import Box, transform_box, union_box
+from ocr.geometry import Box, pad_box, transform_box, union_box
 from ocr.template import Template, TemplateField, Validation
 
 KINDS = ("forms", "cheques", "photos")
@@ -834,7 +834,7 @@ def _render_layout_page(layout: _Layout, rng: np.random.Generator, pool: _DigitP
         written = _write_field(page, spec, text, thickness, rng, pool, writer) if text else []
         bbox = spec.bbox
         if spec.kind == "line" and written:
-            bbox = _pad_box(union_box(d["bbox"] for d in written), 10, layout.size)
+            bbox = pad_box(union_box(d["bbox"] for d in written), 10, layout.size[::-1])
         value = "".join(c for c in text if c.isdigit())
         entry = {"name": spec.name, "kind": spec.kind}
         if spec.kind == "comb":
@@ -869,11 +869,6 @@ def _write_field(
     return _write_sequence(page, text, area, baseline, area[3] * writer.size, rng, pool, writer)
 
 
-def _pad_box(box: Box, margin: int, size: tuple[int, int]) -> Box:
-    x, y, w, h = box
-    return _clip_box((x - margin, y - margin, w + 2 * margin, h + 2 * margin), size)
-
-
 def _clip_box(box: Box, size: tuple[int, int]) -> Box:
     x, y, w, h = (int(v) for v in box)
     x0, y0 = min(max(0, x), size[0] - 1), min(max(0, y), size[1] - 1)
@@ -904,7 +899,7 @@ def _draw_scan_effects(rng: np.random.Generator, layout: _Layout, fmt: str) -> d
     shift = rng.integers(-40, 41, 2) if rng.random() < 0.7 else np.zeros(2, int)
     rotation = rng.uniform(-3, 3) if rng.random() < 0.6 else 0.0
     scale = rng.uniform(0.96, 1.04) if rng.random() < 0.4 else 1.0
-    fields = [_pad_box(f.bbox, 12, (10**6, 10**6)) for f in layout.fields]
+    fields = [pad_box(f.bbox, 12, (10**6, 10**6)) for f in layout.fields]
     width, height = layout.size
     for _ in range(6):
         matrix = _scan_matrix(layout.size, shift, rotation, scale)
@@ -1067,7 +1062,7 @@ def _render_photo(rng: np.random.Generator, pool: _DigitPool) -> tuple[np.ndarra
         area = (left, 0, round(width * 0.9) - left, height)
         baseline = round(top + pitch * k + digit_height)
         written = _write_sequence(sheet, text, area, baseline, digit_height, rng, pool, writer)
-        bbox = _pad_box(union_box(d["bbox"] for d in written), 10, (width, height))
+        bbox = pad_box(union_box(d["bbox"] for d in written), 10, (height, width))
         fields.append(
             {
                 "name": f"line_{k + 1}",
