@@ -118,7 +118,7 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     # a digit's own stroke crossing a border is neither, so it survives.
     lines = cv2.bitwise_or(cv2.bitwise_and(h_mask[window], h_band), cv2.bitwise_and(v_mask[window], v_band))
     if region.kind in ("comb", "box"):
-        lines = cv2.bitwise_or(lines, askew_borders(h_mask[window], region, (x, y)))
+        lines = cv2.bitwise_or(lines, askew_borders(h_mask[window], region, (x, y), h_band))
     if region.kind == "line":
         # The rule under a line of digits runs across the window, or at least
         # far longer than the line is tall; a digit's bar never does.
@@ -230,7 +230,9 @@ _ASKEW_REACH = 0.3
 _ASKEW_LENGTH = 0.6
 
 
-def askew_borders(h_window: np.ndarray, region: FieldRegion, origin: tuple[int, int]) -> np.ndarray:
+def askew_borders(
+    h_window: np.ndarray, region: FieldRegion, origin: tuple[int, int], h_band: np.ndarray | None = None
+) -> np.ndarray:
     """The top and bottom borders (255) of a box or comb, wherever they run across its field window.
 
     The bands of :func:`border_bands` lie along the cells' edges, straight across the page. A
@@ -238,7 +240,9 @@ def askew_borders(h_window: np.ndarray, region: FieldRegion, origin: tuple[int, 
     not flat) leaves the bands within a few cells, and what is left of it joins the first and last
     digits.  A horizontal stroke near the top or bottom edge and longer than half the field is
     no digit's: its own line (:func:`rule_band`, so that a bar merged into it stays) is a border.
-    ``h_window``: the field window's horizontal strokes; ``origin``: the window's top-left.
+    ``h_window``: the field window's horizontal strokes; ``origin``: the window's top-left;
+    ``h_band``: the bands along the cells' top and bottom edges (:func:`border_bands`), if known: a
+    border that stays within them is left to them.
     """
     rx, ry, rw, rh = region.bbox
     ox, oy = origin
@@ -247,9 +251,13 @@ def askew_borders(h_window: np.ndarray, region: FieldRegion, origin: tuple[int, 
     for edge in (ry - oy, ry - oy + rh - 1):
         band = np.zeros_like(h_window)
         band[max(0, edge - reach) : max(0, edge + reach + 1)] = 255
-        border = long_components(cv2.bitwise_and(h_window, band), 2, int(_ASKEW_LENGTH * rw))
-        if border.any():
-            out = cv2.bitwise_or(out, rule_band(border))
+        strokes = cv2.bitwise_and(h_window, band)
+        if h_band is not None and not cv2.countNonZero(cv2.subtract(strokes, h_band)):
+            continue  # nothing runs outside the cells' bands: they take it all
+        border = long_components(strokes, 2, int(_ASKEW_LENGTH * rw))
+        if not border.any() or (h_band is not None and not cv2.countNonZero(cv2.subtract(border, h_band))):
+            continue  # no border, or one square to the cells
+        out = cv2.bitwise_or(out, rule_band(border))
     return out
 
 
