@@ -150,6 +150,13 @@ class DigitOrientation(HogLinearModel):
     """Two scores of a normalised digit's HOG: the log-odds that it stands upright rather than upside
     down, and that it lies on its side (turned a quarter either way) rather than either."""
 
+    def __post_init__(self) -> None:
+        if np.ndim(self.weights) != 2 or len(self.weights) != 2 or np.shape(self.bias) != (2,):
+            raise ValueError(
+                f"a digit orientation model holds two scores, got weights {np.shape(self.weights)} and bias "
+                f"{np.shape(self.bias)}; retrain it with `digitflow train --orientation-only`"
+            )
+
     def log_odds(self, normalized: np.ndarray) -> np.ndarray:
         """(N,) log-odds that each of N normalised digits (N, 28, 28) stands upright, capped at +-4."""
         return self._capped(normalized)[:, 0]

@@ -148,3 +148,5 @@ def test_a_digit_orientation_model_saves_and_loads_as_plain_arrays(models, tmp_p
     np.testing.assert_array_equal(again.bias, models.orientation.bias)
     with np.load(path, allow_pickle=False) as saved:
         assert set(saved.files) == {"hog", "weights", "bias"}
+    with pytest.raises(ValueError, match="two scores"):  # one score alone: a model of another shape
+        DigitOrientation(models.orientation.hog, models.orientation.weights[0], 0.0)
