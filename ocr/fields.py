@@ -520,24 +520,28 @@ _MIN_COLUMN_MARKS = 6
 _MIN_COLUMN_MARK = 12
 
 
-def digit_sized_marks(ink: np.ndarray, at_least: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def digit_sized_marks(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The marks of a page's ink about a digit's size: within half and twice the median size (the
     larger of width and height) of those of :data:`_MIN_COLUMN_MARK` pixels or more.
 
     Returns the page's component labels, stats and centroids (:func:`ocr.geometry.label_components`)
-    and the labels of those marks; none when fewer than ``at_least`` marks are that large.
+    and the labels of those marks (:data:`Marks`: :func:`writing_runs_down` and
+    :func:`ocr.orientation.marks_lie_on_their_side` both take them).
     """
     count, labels, stats, centroids = label_components(ink)
     size = np.maximum(stats[:count, cv2.CC_STAT_WIDTH], stats[:count, cv2.CC_STAT_HEIGHT])
     candidates = size >= _MIN_COLUMN_MARK
     candidates[0] = False  # the background
-    if candidates.sum() < max(1, at_least):
+    if not candidates.any():
         return labels, stats, centroids, np.zeros(0, np.int64)
     typical = float(np.median(size[candidates]))
     return labels, stats, centroids, np.flatnonzero(candidates & (size >= 0.5 * typical) & (size <= 2 * typical))
 
 
-def writing_runs_down(ink: np.ndarray) -> bool:
+Marks = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def writing_runs_down(ink: np.ndarray, marks: Marks | None = None) -> bool:
     """Whether the writing of a page without boxes runs down it in columns rather than across it in
     lines: a photo of digits on paper lying on its side.
 
@@ -547,10 +551,10 @@ def writing_runs_down(ink: np.ndarray) -> bool:
     """
     from scipy.spatial import cKDTree
 
-    _, stats, centroids, marks = digit_sized_marks(ink, _MIN_COLUMN_MARKS)
-    if len(marks) < _MIN_COLUMN_MARKS:
+    _, _, centroids, chosen = digit_sized_marks(ink) if marks is None else marks
+    if len(chosen) < _MIN_COLUMN_MARKS:
         return False
-    centres = centroids[marks]
+    centres = centroids[chosen]
     _, nearest = cKDTree(centres).query(centres, k=2)
     step = centres[nearest[:, 1]] - centres
     return float(np.mean(np.abs(step[:, 1]) > np.abs(step[:, 0]))) >= _COLUMN_SHARE

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from ocr.errors import BlankCropError
-from ocr.fields import digit_sized_marks
+from ocr.fields import Marks, digit_sized_marks
 from ocr.geometry import Box, label_components
 from ocr.hog import HogLinearModel, HogParams, fit_logistic, hog_features
 from ocr.normalize import normalize_digits
@@ -175,17 +175,18 @@ class DigitOrientation(HogLinearModel):
         return np.clip(self.scores(hog_features(normalized, self.hog)), -_MAX_DIGIT_VOTE, _MAX_DIGIT_VOTE)
 
 
-def marks_lie_on_their_side(ink: np.ndarray, model: DigitOrientation) -> bool:
+def marks_lie_on_their_side(ink: np.ndarray, model: DigitOrientation, marks: Marks | None = None) -> bool:
     """Whether the handwriting of a page of free writing lies on its side, by how its marks are drawn.
 
     :func:`ocr.fields.writing_runs_down` tells a page on its side by its columns; a page of one
     short number has too few marks for that.  Each mark of a digit's size, cut out alone and
-    read as the classifiers read a digit, votes.
+    read as the classifiers read a digit, votes.  ``marks``: :func:`ocr.fields.digit_sized_marks` of
+    ``ink``, if known.
     """
-    labels, stats, _, marks = digit_sized_marks(ink)
-    size = np.maximum(stats[marks, cv2.CC_STAT_WIDTH], stats[marks, cv2.CC_STAT_HEIGHT])
+    labels, stats, _, chosen = digit_sized_marks(ink) if marks is None else marks
+    size = np.maximum(stats[chosen, cv2.CC_STAT_WIDTH], stats[chosen, cv2.CC_STAT_HEIGHT])
     crops = []
-    for mark in marks[np.argsort(-size, kind="stable")[:_MAX_MARKS]].tolist():
+    for mark in chosen[np.argsort(-size, kind="stable")[:_MAX_MARKS]].tolist():
         x, y, w, h = (int(v) for v in stats[mark, :4])
         try:
             crops.append(reading_crop((labels[y : y + h, x : x + w] == mark).view(np.uint8) * np.uint8(255)))

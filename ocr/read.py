@@ -20,6 +20,7 @@ from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import (
     between_rules,
+    digit_sized_marks,
     find_fields,
     line_masks_with_hairlines,
     looks_sideways,
@@ -350,17 +351,15 @@ def _read_page(
         if sheet is not None:
             return _read_page(page, models, template, number, timings, dpi, turn_check, sheet_homography(sheet))
     # Free writing on its side (a photo's grainy table or a shadow can pass for a box on one).
-    columns = (
-        template is None
-        and turn_check
-        and not sideways
-        and (free_page or not scan)
-        and (
-            writing_runs_down(clean.ink)
+    columns = False
+    if template is None and turn_check and not sideways and (free_page or not scan):
+        marks = digit_sized_marks(clean.ink)
+        columns = writing_runs_down(clean.ink, marks) or (
             # Too few marks to tell by columns (one short number): how they are drawn tells.
-            or (free_page and models.orientation is not None and marks_lie_on_their_side(clean.ink, models.orientation))
+            free_page
+            and models.orientation is not None
+            and marks_lie_on_their_side(clean.ink, models.orientation, marks)
         )
-    )
     clock.lap("fields")
     ink, faint = with_faint_writing(clean.gray, clean.ink, regions, h_mask, v_mask)
     segments = [segment_field(ink, h_mask, v_mask, region) for region in regions]
