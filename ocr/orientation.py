@@ -7,10 +7,14 @@ is what the upside-down check in :mod:`ocr.read` otherwise goes by.
 
 A photo of digits on paper has no print, and often only a few digits, each of
 which may read as well turned (0, 1, 8, and a 6 turned is a 9).
-:class:`DigitOrientation` looks at how each digit is drawn instead: a logistic
-regression on the HOG descriptor of a normalised digit that tells MNIST digits
-as written from the same digits turned by 180 degrees (each normalised as
-written, so that nothing but the strokes' shape tells them apart).
+:class:`DigitOrientation` looks at how each digit is drawn instead: logistic
+regressions on the HOG descriptor of a normalised digit that tell MNIST digits
+as written from the same digits turned by 180 degrees, and digits on their side
+(turned a quarter either way) from digits upright or upside down (each digit
+normalised as turned, so that nothing but the strokes' shape tells them apart).
+The first votes on pages of free writing fed upside down
+(:func:`ocr.read.reads_better_turned`), the second on pages of one short number
+lying on their side (:func:`marks_lie_on_their_side`).
 """
 
 from __future__ import annotations

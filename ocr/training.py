@@ -100,7 +100,7 @@ class TrainConfig:
     page_target_error: float = 0.0003
     # Runs of ink (half single digits, half two touching) drawn to train the touching-digit detector.
     touching_runs: int = 30000
-    # MNIST train digits drawn (each also turned by 180 degrees) to train the digit orientation model.
+    # MNIST train digits drawn (each turned all four ways) to train the digit orientation model.
     orientation_digits: int = 30000
     threads: int = 0  # 0: TensorFlow's default (all cores)
 
