@@ -238,8 +238,9 @@ def askew_borders(
     The bands of :func:`border_bands` lie along the cells' edges, straight across the page. A
     border that runs askew of them (a photographed form flattened a little off, a sheet that was
     not flat) leaves the bands within a few cells, and what is left of it joins the first and last
-    digits.  A horizontal stroke near the top or bottom edge and longer than half the field is
-    no digit's: its own line (:func:`rule_band`, so that a bar merged into it stays) is a border.
+    digits.  A horizontal stroke near the top or bottom edge and longer than most of the field
+    (:data:`_ASKEW_LENGTH`) is no digit's: its own line (:func:`rule_band`, so that a bar merged
+    into it stays) is a border.
     ``h_window``: the field window's horizontal strokes; ``origin``: the window's top-left;
     ``h_band``: the bands along the cells' top and bottom edges (:func:`border_bands`), if known: a
     border that stays within them is left to them.
@@ -440,7 +441,8 @@ def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int) -> li
     digits = [boxes[i] for i, is_small in enumerate(small) if not is_small]
     if not digits:
         return []
-    marks = [i for i, is_small in enumerate(small) if is_small]
+    # Left to right: a mark is paired only with those that start before it ends.
+    marks = sorted((i for i, is_small in enumerate(small) if is_small), key=lambda i: boxes[i][0])
     parent = {i: i for i in marks}
 
     def root(i: int) -> int:
@@ -454,8 +456,9 @@ def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int) -> li
         xi, yi, wi, hi = boxes[i]
         for j in marks[a + 1 :]:
             xj, yj, wj, hj = boxes[j]
-            beside = min(xi + wi, xj + wj) - max(xi, xj) >= -2
-            if beside and max(yi, yj) - min(yi + hi, yj + hj) <= gap:
+            if xj > xi + wi + 2:
+                break
+            if max(yi, yj) - min(yi + hi, yj + hj) <= gap:
                 parent[root(j)] = root(i)
     stacks: dict[int, list[int]] = {}
     for i in marks:
