@@ -653,14 +653,15 @@ def reads_better_turned(
     rows = [index[id(seg)] for segs in segments for seg in segs if seg.is_digit and id(seg) in index]
     doubt = _share_in_doubt(decisions, rows) if rows else 0.0
     rule = models.rule.for_page_layout()
-    votes = None  # the CNN's and the SVM's probabilities for the digits turned, once read
+    crops = batch[rows]
+    votes = None  # the digits turned, and the CNN's and the SVM's probabilities for them, once read
     if models.orientation is not None and free_page and len(rows) >= _HAND_TURN_MIN_DIGITS:
         # A page of free writing (a photo of digits on paper) has no print to go by: how its digits
         # are drawn says which way up it stands.
-        hand = models.orientation.page_vote(batch[rows])
+        hand = models.orientation.page_vote(crops)
         if hand < 0:
-            votes = _turned_votes(batch[rows], models, clock)
-            turned_doubt = _share_in_doubt(decide(*votes, rule))
+            votes = _turned_votes(crops, models, clock)
+            turned_doubt = _share_in_doubt(decide(votes[1], votes[2], rule))
             if (hand <= -_HAND_TURN_VOTE and turned_doubt <= doubt) or turned_doubt <= doubt - _HAND_TURN_GAIN:
                 return True
     if len(rows) < _PRINT_TURN_MIN_DIGITS or doubt < _PRINT_TURN_DOUBT:
@@ -668,12 +669,12 @@ def reads_better_turned(
     # A page of free writing often holds few digits too.
     few = free_page and _FREE_TURN_MIN_DIGITS <= len(rows) < _TURN_MIN_DIGITS
     digits_vote = (len(rows) >= _TURN_MIN_DIGITS or few) and doubt >= _TURN_DOUBT
-    cnn_probs, svm_probs = votes or _turned_votes(batch[rows], models, clock)
+    turned, cnn_probs, svm_probs = votes or _turned_votes(crops, models, clock)
     if _share_in_doubt(decide(cnn_probs, svm_probs, rule)) > doubt:
         return False
     digits_turn = False
     if digits_vote:
-        _, cnn_probs = models.cnn.look_again(_turned_crops(batch[rows]), cnn_probs)
+        _, cnn_probs = models.cnn.look_again(turned, cnn_probs)
         clock.lap("cnn")
         part = _FREE_TURN_PART if few else _TURN_PART
         digits_turn = _share_in_doubt(decide(cnn_probs, svm_probs, rule)) <= part * doubt
@@ -682,19 +683,15 @@ def reads_better_turned(
     return not text.upright if digits_turn else text.upside_down
 
 
-def _turned_crops(crops: np.ndarray) -> np.ndarray:
-    """Normalised digit crops turned by 180 degrees, as they are."""
-    return np.ascontiguousarray(crops[:, ::-1, ::-1])
-
-
-def _turned_votes(crops: np.ndarray, models: Models, clock: _Clock) -> tuple[np.ndarray, np.ndarray]:
-    """The CNN's (without its second look) and the SVM's probabilities for a page's digits turned."""
-    turned = _turned_crops(crops)
+def _turned_votes(crops: np.ndarray, models: Models, clock: _Clock) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A page's normalised digit crops turned by 180 degrees (as they are), and the CNN's (without its
+    second look) and the SVM's probabilities for them."""
+    turned = np.ascontiguousarray(crops[:, ::-1, ::-1])
     _, cnn_probs = models.cnn.predict_single_look(turned)
     clock.lap("cnn")
     _, svm_probs = models.svm.predict(turned)
     clock.lap("svm")
-    return cnn_probs, svm_probs
+    return turned, cnn_probs, svm_probs
 
 
 def _share_in_doubt(decisions: Decisions, rows: list[int] | None = None) -> float:
