@@ -1,11 +1,13 @@
 """Form pages unlike those of ``digitflow samples``, with ground truth, to probe reading on layouts it was not tuned on.
 
-    python bench/unseen_layouts.py OUT [--pages 30] [--seed 5] [--digits validation|test]
+    python bench/unseen_layouts.py OUT [--pages 30] [--seed 5] [--digits validation|test] [--dates]
 
 Letter pages at 300 dpi (the samples are A4 at 150) holding four to six of:
 combs drawn in 1-pixel gray hairlines, combs on a pale gray shading, open combs (a
 baseline with ticks), combs of separate boxes, combs in a drop-out colour, boxes
-with a number written freely, and digits written on a dotted baseline. The
+with a number written freely, and digits written on a dotted baseline (with ``--dates``,
+also a box holding a date written freely with slashes, hyphens or points: 25/12/2024,
+3-7-2025, 2025-07-03, 25.12.24). The
 handwriting is MNIST digits redrawn as a uniform pen trace (a skeleton widened
 to 3-9 pixels, or MNIST's own soft stroke). Each page is a PNG or JPEG with the
 truth JSON of :mod:`ocr.samples` beside it, so that ``digitflow evaluate --samples
@@ -35,6 +37,7 @@ parser.add_argument("out", type=Path)
 parser.add_argument("--pages", type=int, default=30)
 parser.add_argument("--seed", type=int, default=5)
 parser.add_argument("--digits", choices=["validation", "test"], default="validation")
+parser.add_argument("--dates", action="store_true", help="also draw date boxes (25/12/2024, 3-7-2025, ...)")
 parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
 args = parser.parse_args()
 out, n, seed = args.out, args.pages, args.seed
@@ -93,9 +96,57 @@ def write_cells(page, rng, text, cells, pen, ink):
     return digits
 
 
+def date_text(rng):
+    """A date as people write it freely: day, month and year in some order, with slashes, hyphens or points."""
+    day, month, year = int(rng.integers(1, 29)), int(rng.integers(1, 13)), int(rng.integers(1950, 2031))
+    sep = ["/", "/", "-", "."][int(rng.integers(0, 4))]
+    pad = rng.random() < 0.6
+    d, m = (f"{day:02d}", f"{month:02d}") if pad else (str(day), str(month))
+    y = str(year) if rng.random() < 0.75 else f"{year % 100:02d}"
+    if len(y) == 4 and sep == "-" and rng.random() < 0.3:
+        return f"{y}-{month:02d}-{day:02d}"
+    return sep.join((d, m, y) if rng.random() < 0.7 else (m, d, y))
+
+
+def stroke(page, rng, points, pen, height, ink):
+    """A pen stroke through ``points`` (x, y), as wide as the digits' pen."""
+    width = pen if pen is not None else max(3, int(round(height * rng.uniform(0.07, 0.11))))
+    pts = np.array(points, np.float64)
+    alpha = np.zeros(page.shape[:2], np.float32)
+    cv2.polylines(alpha, [np.round(pts).astype(np.int32)], False, 1.0, width, cv2.LINE_AA)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 0.7)
+    page[:] = (page.astype(np.float32) * (1 - alpha[..., None]) + np.array(ink, np.float32) * alpha[..., None]).astype(
+        np.uint8
+    )
+
+
 def write_free(page, rng, text, x, base, height, pen, ink):
     digits = []
     for ch in text:
+        if ch == "/":
+            # A slash leans further than digits do and often reaches past them.
+            tall = height * rng.uniform(0.9, 1.25)
+            run = tall * np.tan(np.radians(rng.uniform(18, 38)))
+            bottom = base + height * rng.uniform(-0.02, 0.12)
+            bow = rng.normal(0, height * 0.02)
+            stroke(
+                page,
+                rng,
+                [(x, bottom), (x + run / 2 + bow, bottom - tall / 2), (x + run, bottom - tall)],
+                pen,
+                height,
+                ink,
+            )
+            x += int(run + height * rng.uniform(0.12, 0.3))
+            continue
+        if ch == "-":
+            long = height * rng.uniform(0.22, 0.45)
+            mid = base - height * rng.uniform(0.4, 0.6)
+            tilt = rng.normal(0, height * 0.03)
+            x += int(height * rng.uniform(0.05, 0.15))
+            stroke(page, rng, [(x, mid + tilt), (x + long, mid - tilt)], pen, height, ink)
+            x += int(long + height * rng.uniform(0.12, 0.3))
+            continue
         if ch == ".":
             r = max(3, int(height * 0.06))
             cv2.circle(page, (x + r, base - r), r, ink, -1, cv2.LINE_AA)
@@ -139,7 +190,7 @@ def page_of(rng, i):
             cv2.LINE_AA,
         )
     fields, y = [], 560
-    kinds = ["comb_thin", "comb_open", "comb_gap", "box", "line", "comb_red", "comb_shaded"]
+    kinds = ["comb_thin", "comb_open", "comb_gap", "box", "line", "comb_red", "comb_shaded"] + (["date"] * args.dates)
     for f, kind in enumerate(rng.permutation(kinds)[: int(rng.integers(4, 7))]):
         name = f"{kind}_{f}"
         label(page, name.replace("_", " ").title(), 200, y + 60)
@@ -193,16 +244,21 @@ def page_of(rng, i):
                 }
             )
             y += ch + int(rng.integers(90, 160))
-        elif kind == "box":
+        elif kind in ("box", "date"):
             bw, bh = int(rng.integers(500, 800)), int(rng.integers(100, 135))
+            if kind == "date":
+                bw = int(rng.integers(850, 1000))
             cv2.rectangle(page, (x0, y), (x0 + bw, y + bh), (30, 30, 30), int(rng.integers(1, 4)))
-            text = text_digits(rng, 3, 6)
-            if rng.random() < 0.5:
-                text = text + "." + text_digits(rng, 2, 2)
+            if kind == "date":
+                text = date_text(rng)
+            else:
+                text = text_digits(rng, 3, 6)
+                if rng.random() < 0.5:
+                    text = text + "." + text_digits(rng, 2, 2)
             digits, _ = write_free(
                 page, rng, text, x0 + int(rng.integers(20, 60)), y + bh - int(bh * 0.18), bh * 0.6, pen, ink
             )
-            value = text.replace(".", "")
+            value = "".join(c for c in text if c.isdigit())
             fields.append(
                 {
                     "name": name,

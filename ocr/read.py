@@ -16,6 +16,7 @@ import numpy as np
 
 from ocr.classifiers import Models
 from ocr.cleanup import CleanPage, clean_page, find_sheet, is_scan, sheet_homography, working_scale
+from ocr.dates import date_slashes
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import (
@@ -381,7 +382,12 @@ def _read_page(
         edge_stroke = False
         if template is None:
             region, pairs, edge_stroke = without_edge_stroke(region, pairs, clean.ink.shape)
+        slash_doubt = False
+        if region.kind in ("line", "box"):
+            pairs, slash_doubt = date_slashes(pairs)
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
+        if slash_doubt:
+            reading = _with_reasons(reading, ["a stroke taken for a date's slash may be a 1"])
         if edge_stroke:
             reading = _with_reasons(reading, ["a mark at the page edge left out"])
         written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
@@ -740,7 +746,7 @@ def assemble_field(
         kept.append(mapped)
         text.append(str(digit.label))
         value.append(str(digit.label))
-    text_str = "".join(text).rstrip(".,")
+    text_str = "".join(text).rstrip(".,-/")
     reasons = []
     doubtful = [d for d in kept if d.needs_review]
     if doubtful:

@@ -2,13 +2,15 @@
 
 Combs are cut by their cells (an empty cell is reported as such); boxes and
 lines by connected components, with broken strokes merged, touching digits
-split at the thinnest point, specks dropped, and small marks on the baseline
-kept as decimal separators.
+split at the thinnest point, specks dropped, small marks on the baseline
+kept as decimal separators and flat strokes at mid-height between digits as
+hyphens (a date written 3-7-2025).  A straight stroke leaning as a slash does is
+marked with its lean; :mod:`ocr.dates` decides whether it is one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import cv2
@@ -37,6 +39,19 @@ _DOT_GAP = 0.5
 _STACK_GAP = 0.15
 _STACK_HEIGHT = 0.6
 _STACK_WIDTH = 0.6
+# A hyphen (:func:`hyphen_marks`): a stroke at most this share of a digit's height tall, at least
+# this many times as long as tall, as long as these shares of a digit's height, its middle between
+# these shares of the digits' height beside it from their top, and clear of them.
+_HYPHEN_HEIGHT = 0.33
+_HYPHEN_FLAT = 1.6
+_HYPHEN_LENGTH = (0.15, 0.9)
+_HYPHEN_BAND = (0.15, 0.85)
+# A straight stroke (:func:`stroke_lean`) that may be a slash: at least this share of the field's
+# digit height tall, its ink at most this much as wide across as along its axis, leaning right by
+# this many degrees from the vertical (a stroke leaning further is a dash, or a long stroke of writing).
+_SLASH_HEIGHT = 0.8
+_SLASH_STRAIGHT = 0.2
+_SLASH_LEAN = (15.0, 50.0)
 # Of two separators one digit apart, one whose bottom stands this share of a digit's height above
 # the other's is a speck or a broken-off piece (:func:`_spaced_separators`).
 _SEPARATOR_STEP = 0.1
@@ -47,8 +62,9 @@ class Segment:
     """One character of a field.
 
     bbox : (x, y, w, h) in the pixels of the page the field was found on.
-    crop : (h, w) uint8 ink mask of this character alone (255 ink); empty for separators.
-    char : "" for a digit still to be classified, "." or "," for a separator.
+    crop : (h, w) uint8 ink mask of this character alone (255 ink); empty for separators but slashes.
+    char : "" for a digit still to be classified; a separator: "." or ",", "-" (a hyphen), "/" (a
+        date's slash, :mod:`ocr.dates`).
     cell : comb cell index (0-based) or None.
     alternatives : splits of this segment into several digits, to be weighed
         against reading it as one.
@@ -65,6 +81,8 @@ class Segment:
     # A piece cut from touching digits: the most separate strokes one of its cuts ran through.
     # Two or more: the digits overlap there, and each piece keeps some of the other's ink.
     cut_strokes: int = 0
+    # A straight stroke leaning right by this many degrees (a slash or a 1, see :mod:`ocr.dates`); None otherwise.
+    lean: float | None = None
 
     @property
     def is_digit(self) -> bool:
@@ -348,6 +366,10 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
     for members in groups:
         ids = [m + 1 for m in members]
         seg = _segment_of(labels, stats, ids, origin)
+        lean = slash_lean(seg.crop, digit_height) if len(members) == 1 else None
+        if lean is not None:  # one straight stroke: a slash or a 1, not touching digits
+            segments.append(replace(seg, lean=lean, digit_height=digit_height))
+            continue
         segments.append(with_split_alternatives(seg, digit_height))
     for m, char in separators:
         x, y, w, h = boxes[m]
@@ -373,15 +395,17 @@ def plan_characters(
     (lists of component indices, left to right) and ``(index, char)`` for
     separators.  Components overlapping horizontally by half the narrower one
     belong to the same digit (a broken stroke, a detached bar); small marks
-    in the lower part of the line between two digits are separators; other
+    in the lower part of the line between two digits are separators, and so are
+    flat strokes at mid-height between them (:func:`hyphen_marks`); other
     small marks are specks.  With ``broken_digits`` (inside a box), specks
     standing one above another beside the digits are a digit of their own
     (:func:`stacked_specks`).
     """
+    hyphens = set(hyphen_marks(boxes, digit_height))
     small = [max(b[2], b[3]) < 0.38 * digit_height for b in boxes]
     for i in stacked_specks(boxes, small, digit_height) if broken_digits else ():
         small[i] = False  # the pieces of a digit broken into specks (a faint 1) are a digit
-    big = [i for i, s in enumerate(small) if not s]
+    big = [i for i, s in enumerate(small) if not s and i not in hyphens]
     big.sort(key=lambda i: boxes[i][0])
     groups: list[list[int]] = []
     for i in big:
@@ -409,7 +433,7 @@ def plan_characters(
     rule = {i for i, dot in zip(marks, dots, strict=True) if dot}
     separators = []
     for i, s in enumerate(small):
-        if not s or i in rule:
+        if not s or i in rule or i in hyphens:
             continue
         x, y, w, h = boxes[i]
         centre_x, centre_y = x + w / 2, y + h / 2
@@ -430,7 +454,41 @@ def plan_characters(
                     if areas[i] >= 0.05 * max(areas[j] for j in g):
                         g.append(i)
                     break
-    return groups, _spaced_separators(separators, groups, boxes, digit_height)
+    kept = _spaced_separators(separators, groups, boxes, digit_height) + [(i, "-") for i in sorted(hyphens)]
+    return groups, sorted(kept, key=lambda sep: boxes[sep[0]][0])
+
+
+def hyphen_marks(boxes: list[Box], digit_height: int) -> list[int]:
+    """Which components ``(x, y, w, h)`` are hyphens between digits (a date written 3-7-2025).
+
+    A hyphen is a flat stroke (:data:`_HYPHEN_HEIGHT`, :data:`_HYPHEN_FLAT`, :data:`_HYPHEN_LENGTH`)
+    clear of the digits on either side of it, its middle at mid-height of the two digits next to it
+    (:data:`_HYPHEN_BAND`) and at most a digit's height from each.  The bar of a 5 broken off
+    stands at the digits' top, a 7's or a 4's crosses their stem, a minus sign has no digit before it.
+    """
+    tall = [b for b in boxes if b[3] >= 0.5 * digit_height]
+    out = []
+    for i, (x, y, w, h) in enumerate(boxes):
+        if not (
+            h <= _HYPHEN_HEIGHT * digit_height
+            and w >= _HYPHEN_FLAT * h
+            and _HYPHEN_LENGTH[0] * digit_height <= w <= _HYPHEN_LENGTH[1] * digit_height
+        ):
+            continue
+        left = [b for b in tall if b[0] + b[2] <= x + 1]
+        right = [b for b in tall if b[0] >= x + w - 1]
+        if not left or not right or len(left) + len(right) < len(tall):  # a digit stands across it
+            continue
+        before = max(left, key=lambda b: b[0] + b[2])
+        after = min(right, key=lambda b: b[0])
+        if x - (before[0] + before[2]) > digit_height or after[0] - (x + w) > digit_height:
+            continue
+        top = (before[1] + after[1]) / 2
+        bottom = (before[1] + before[3] + after[1] + after[3]) / 2
+        middle = y + h / 2
+        if top + _HYPHEN_BAND[0] * (bottom - top) <= middle <= top + _HYPHEN_BAND[1] * (bottom - top):
+            out.append(i)
+    return out
 
 
 def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int) -> list[int]:
@@ -664,6 +722,29 @@ def strokes_crossed(column: np.ndarray) -> int:
     """Separate runs of ink down one column of a mask."""
     ink = np.concatenate([[False], column > 0])
     return int(np.count_nonzero(ink[1:] & ~ink[:-1]))
+
+
+def stroke_lean(mask: np.ndarray) -> tuple[float, float]:
+    """(lean, spread) of a mark's ink (255 ink): the angle of its long axis from the vertical in
+    degrees, positive when its top lies to the right, and how wide its ink spreads across that axis
+    against along it (near 0 for a straight stroke, 1 for a round blob)."""
+    ys, xs = np.nonzero(mask)
+    if xs.size < 3:
+        return 0.0, 1.0
+    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
+    values, vectors = np.linalg.eigh(cov)
+    along = vectors[:, 1] if vectors[1, 1] >= 0 else -vectors[:, 1]  # pointing down the page
+    lean = float(np.degrees(np.arctan2(-along[0], along[1])))
+    return lean, float(np.sqrt(max(values[0], 0.0) / max(values[1], 1e-9)))
+
+
+def slash_lean(crop: np.ndarray, digit_height: int) -> float | None:
+    """The lean of a mark drawn as a slash is (:data:`_SLASH_HEIGHT`, :data:`_SLASH_STRAIGHT`,
+    :data:`_SLASH_LEAN`), in degrees; None for any other mark.  Many 1s lean as far."""
+    if crop.shape[0] < _SLASH_HEIGHT * digit_height:
+        return None
+    lean, spread = stroke_lean(crop)
+    return lean if spread <= _SLASH_STRAIGHT and _SLASH_LEAN[0] <= lean <= _SLASH_LEAN[1] else None
 
 
 def stroke_width(mask: np.ndarray) -> float:

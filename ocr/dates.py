@@ -1,0 +1,89 @@
+"""Dates written freely with slashes: which straight strokes of a line are slashes, not 1s.
+
+A slash is drawn as a 1 often is: one straight stroke, leaning.  Shape alone cannot
+tell them apart (a third of MNIST's straight 1s lean 20 degrees or more), so a
+stroke is taken for a slash only where the digits around it make a date:
+
+* two strokes that may be slashes (:func:`ocr.segment.slash_lean`) divide the
+  field's digits into day, month and year (1-2, 1-2 and 2 or 4 digits, in either
+  order of day and month) or year, month and day (4, 1-2, 1-2), and
+* those digits, as read, are a day of 1-31, a month of 1-12 and a year (1800-2199
+  when written with four digits).
+
+The field's ``value`` is then the digits alone and its ``text`` keeps the slashes
+(``25/12/2024``).  The reading is doubted (sent to review) when another way of
+taking two strokes for slashes also makes a date, when a stroke read as a digit
+leans as far as one taken for a slash (a writer whose 1s lean like slashes), or
+when the year has two digits (an amount of 918159 whose 1s lean reads 9/8/59).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import combinations
+
+from ocr.segment import Segment
+
+# A stroke left a digit must lean this many degrees less than the strokes taken for slashes.
+_LEAN_MARGIN = 5.0
+# Four-digit years a date may have.
+_YEARS = (1800, 2199)
+
+
+def date_slashes(pairs: list[tuple[Segment, object]]) -> tuple[list[tuple[Segment, object]], bool]:
+    """``pairs`` (segment, reading) of a line or box, left to right, with the slashes of a date
+    turned into separators; and whether that reading is in doubt.
+
+    Readings need only a ``label``.  Pairs come back unchanged (and not in doubt) where the field
+    holds a separator already (an amount 9181.59 whose 1s lean would read as 9/8/59), or no two
+    strokes make it a date.
+    """
+    if any(not seg.is_digit for seg, _ in pairs):
+        return pairs, False
+    digits = [(k, seg, reading) for k, (seg, reading) in enumerate(pairs) if reading is not None]
+    strokes = [j for j, (_, seg, _) in enumerate(digits) if seg.lean is not None]
+    if len(strokes) < 2:
+        return pairs, False
+    labels = [str(reading.label) for _, _, reading in digits]
+    dates = [
+        (a, b)
+        for a, b in combinations(strokes, 2)
+        if is_date(("".join(labels[:a]), "".join(labels[a + 1 : b]), "".join(labels[b + 1 :])))
+    ]
+    if not dates:
+        return pairs, False
+    a, b = max(dates, key=lambda ab: min(digits[ab[0]][1].lean, digits[ab[1]][1].lean))
+    least = min(digits[a][1].lean, digits[b][1].lean)
+    doubt = (
+        len(dates) > 1
+        or any(digits[j][1].lean > least - _LEAN_MARGIN for j in strokes if j not in (a, b))
+        # Two digits of year leave little to chance: most runs of four to six digits make some date.
+        or len(digits) - b - 1 == 2
+    )
+    slashes = {digits[a][0], digits[b][0]}
+    out = [(replace(seg, char="/"), None) if k in slashes else (seg, reading) for k, (seg, reading) in enumerate(pairs)]
+    return out, doubt
+
+
+def is_date(parts: tuple[str, str, str]) -> bool:
+    """Whether three runs of digits are a date: day/month/year, month/day/year or year/month/day."""
+    first, second, third = parts
+    if len(first) == 4 and len(second) in (1, 2) and len(third) in (1, 2):
+        return _year(first) and _month(second) and _day(third)
+    if len(first) in (1, 2) and len(second) in (1, 2) and len(third) in (2, 4):
+        return (len(third) == 2 or _year(third)) and (
+            (_day(first) and _month(second)) or (_month(first) and _day(second))
+        )
+    return False
+
+
+def _day(text: str) -> bool:
+    return 1 <= int(text) <= 31
+
+
+def _month(text: str) -> bool:
+    return 1 <= int(text) <= 12
+
+
+def _year(text: str) -> bool:
+    return _YEARS[0] <= int(text) <= _YEARS[1]
