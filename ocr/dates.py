@@ -34,21 +34,30 @@ def date_slashes(pairs: list[tuple[Segment, object]]) -> tuple[list[tuple[Segmen
     """``pairs`` (segment, reading) of a line or box, left to right, with the slashes of a date
     turned into separators; and whether that reading is in doubt.
 
-    Readings need only a ``label``.  Pairs come back unchanged (and not in doubt) where the field
-    holds a separator already (an amount 9181.59 whose 1s lean would read as 9/8/59), or no two
-    strokes make it a date.
+    Readings need only a ``label``.  Pairs come back unchanged (and not in doubt) where no two
+    strokes make the field a date, or it holds a separator of its own: a hyphen or a comma, or a
+    point with two digits after it (an amount of 9181.59 whose 1s lean would read 9/8/59).  Any
+    other point is taken for a speck, as beside slashes it most likely is, where a date with a
+    year of four digits comes out; it is dropped, and the field doubted.
     """
-    if any(not seg.is_digit for seg, _ in pairs):
+    points = [k for k, (seg, _) in enumerate(pairs) if seg.char == "."]
+    if any(not seg.is_digit and seg.char != "." for seg, _ in pairs):
+        return pairs, False
+    if any(sum(seg.is_digit for seg, _ in pairs[k + 1 :]) == 2 for k in points):
         return pairs, False
     digits = [(k, seg, reading) for k, (seg, reading) in enumerate(pairs) if reading is not None]
     strokes = [j for j, (_, seg, _) in enumerate(digits) if seg.lean is not None]
     if len(strokes) < 2:
         return pairs, False
     labels = [str(reading.label) for _, _, reading in digits]
+
+    def parts(a: int, b: int) -> tuple[str, str, str]:
+        return "".join(labels[:a]), "".join(labels[a + 1 : b]), "".join(labels[b + 1 :])
+
     dates = [
         (a, b)
         for a, b in combinations(strokes, 2)
-        if is_date(("".join(labels[:a]), "".join(labels[a + 1 : b]), "".join(labels[b + 1 :])))
+        if is_date(parts(a, b)) and (not points or 4 in (len(parts(a, b)[0]), len(parts(a, b)[2])))
     ]
     if not dates:
         return pairs, False
@@ -58,10 +67,15 @@ def date_slashes(pairs: list[tuple[Segment, object]]) -> tuple[list[tuple[Segmen
         len(dates) > 1
         or any(digits[j][1].lean > least - _LEAN_MARGIN for j in strokes if j not in (a, b))
         # Two digits of year leave little to chance: most runs of four to six digits make some date.
-        or len(digits) - b - 1 == 2
+        or len(parts(a, b)[2]) == 2
+        or bool(points)
     )
     slashes = {digits[a][0], digits[b][0]}
-    out = [(replace(seg, char="/"), None) if k in slashes else (seg, reading) for k, (seg, reading) in enumerate(pairs)]
+    out = [
+        (replace(seg, char="/"), None) if k in slashes else (seg, reading)
+        for k, (seg, reading) in enumerate(pairs)
+        if k not in points
+    ]
     return out, doubt
 
 

@@ -72,9 +72,19 @@ def test_a_date_of_strokes_that_lean_alike_is_doubted():
     assert _text(out) == "11/11/2011" and not doubt
 
 
-def test_a_field_with_separators_already_is_left_alone():
+def test_a_field_with_separators_of_its_own_is_left_alone():
     # An amount whose leaning 1s would make a date of it: 9181.59 as 9/8/59.
     pairs = _line("9181.59", {1: 30.0, 3: 28.0})
+    assert date_slashes(pairs) == (pairs, False)
+    for text in ("2511-212024", "2511,212024"):
+        pairs = _line(text, {2: 30.0, 6: 28.0})
+        assert date_slashes(pairs) == (pairs, False)
+
+
+def test_a_point_beside_slashes_is_dropped_as_a_speck_where_a_four_digit_year_comes_out():
+    out, doubt = date_slashes(_line("1.711211989", {3: 30.0, 6: 28.0}))
+    assert _text(out) == "17/12/1989" and doubt
+    pairs = _line("9.18159", {2: 30.0, 4: 28.0})  # 9/8/59: two digits of year are no evidence for it
     assert date_slashes(pairs) == (pairs, False)
 
 
