@@ -1,13 +1,14 @@
 """Form pages unlike those of ``digitflow samples``, with ground truth, to probe reading on layouts it was not tuned on.
 
-    python bench/unseen_layouts.py OUT [--pages 30] [--seed 5] [--digits validation|test] [--dates]
+    python bench/unseen_layouts.py OUT [--pages 30] [--seed 5] [--digits validation|test] [--dates] [--phones]
 
 Letter pages at 300 dpi (the samples are A4 at 150) holding four to six of:
 combs drawn in 1-pixel gray hairlines, combs on a pale gray shading, open combs (a
 baseline with ticks), combs of separate boxes, combs in a drop-out colour, boxes
 with a number written freely, and digits written on a dotted baseline (with ``--dates``,
 also a box holding a date written freely with slashes, hyphens or points: 25/12/2024,
-3-7-2025, 2025-07-03, 25.12.24). The
+3-7-2025, 2025-07-03, 25.12.24; with ``--phones``, a box holding a telephone number with its
+area code in parentheses: (555) 123-4567). The
 handwriting is MNIST digits redrawn as a uniform pen trace (a skeleton widened
 to 3-9 pixels, or MNIST's own soft stroke). Each page is a PNG or JPEG with the
 truth JSON of :mod:`ocr.samples` beside it, so that ``digitflow evaluate --samples
@@ -38,6 +39,7 @@ parser.add_argument("--pages", type=int, default=30)
 parser.add_argument("--seed", type=int, default=5)
 parser.add_argument("--digits", choices=["validation", "test"], default="validation")
 parser.add_argument("--dates", action="store_true", help="also draw date boxes (25/12/2024, 3-7-2025, ...)")
+parser.add_argument("--phones", action="store_true", help="also draw telephone boxes ((555) 123-4567)")
 parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
 args = parser.parse_args()
 out, n, seed = args.out, args.pages, args.seed
@@ -108,6 +110,12 @@ def date_text(rng):
     return sep.join((d, m, y) if rng.random() < 0.7 else (m, d, y))
 
 
+def phone_text(rng):
+    """A telephone number as people write it: the area code in parentheses, then 3 and 4 digits."""
+    sep = [" ", "-", ""][int(rng.integers(0, 3))]
+    return f"({text_digits(rng, 3, 3)}) {text_digits(rng, 3, 3)}{sep}{text_digits(rng, 4, 4)}"
+
+
 def stroke(page, rng, points, pen, height, ink):
     """A pen stroke through ``points`` (x, y), as wide as the digits' pen."""
     width = pen if pen is not None else max(3, int(round(height * rng.uniform(0.07, 0.11))))
@@ -138,6 +146,19 @@ def write_free(page, rng, text, x, base, height, pen, ink):
                 ink,
             )
             x += int(run + height * rng.uniform(0.12, 0.3))
+            continue
+        if ch in "()":
+            # A parenthesis: an arc a little taller than the digits, bowed away from what it holds.
+            tall = height * rng.uniform(0.95, 1.3)
+            bow = tall * rng.uniform(0.1, 0.22)
+            top = base + height * rng.uniform(-0.02, 0.12) - tall
+            t = np.linspace(0, 1, 12)
+            curve = (2 * t - 1) ** 2 if ch == "(" else 1 - (2 * t - 1) ** 2
+            stroke(page, rng, list(zip(x + bow * curve, top + tall * t, strict=True)), pen, height, ink)
+            x += int(bow + height * rng.uniform(0.12, 0.3))
+            continue
+        if ch == " ":
+            x += int(height * rng.uniform(0.3, 0.7))
             continue
         if ch == "-":
             long = height * rng.uniform(0.22, 0.45)
@@ -191,6 +212,7 @@ def page_of(rng, i):
         )
     fields, y = [], 560
     kinds = ["comb_thin", "comb_open", "comb_gap", "box", "line", "comb_red", "comb_shaded"] + (["date"] * args.dates)
+    kinds += ["phone"] * args.phones
     for f, kind in enumerate(rng.permutation(kinds)[: int(rng.integers(4, 7))]):
         name = f"{kind}_{f}"
         label(page, name.replace("_", " ").title(), 200, y + 60)
@@ -244,13 +266,15 @@ def page_of(rng, i):
                 }
             )
             y += ch + int(rng.integers(90, 160))
-        elif kind in ("box", "date"):
+        elif kind in ("box", "date", "phone"):
             bw, bh = int(rng.integers(500, 800)), int(rng.integers(100, 135))
-            if kind == "date":
-                bw = int(rng.integers(850, 1000))
+            if kind in ("date", "phone"):
+                bw = int(rng.integers(850, 1000) if kind == "date" else rng.integers(1150, 1300))
             cv2.rectangle(page, (x0, y), (x0 + bw, y + bh), (30, 30, 30), int(rng.integers(1, 4)))
             if kind == "date":
                 text = date_text(rng)
+            elif kind == "phone":
+                text = phone_text(rng)
             else:
                 text = text_digits(rng, 3, 6)
                 if rng.random() < 0.5:
@@ -264,7 +288,7 @@ def page_of(rng, i):
                     "name": name,
                     "kind": "box",
                     "value": value,
-                    "text": text,
+                    "text": text.replace(" ", ""),  # a space is no separator reading keeps
                     "bbox": [x0, y, bw + 1, bh + 1],
                     "digits": digits,
                 }

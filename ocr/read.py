@@ -16,7 +16,6 @@ import numpy as np
 
 from ocr.classifiers import Models
 from ocr.cleanup import CleanPage, clean_page, find_sheet, is_scan, sheet_homography, working_scale
-from ocr.dates import date_slashes
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import (
@@ -31,6 +30,7 @@ from ocr.fields import (
 )
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box, union_box
 from ocr.orientation import marks_lie_on_their_side, text_orientation
+from ocr.punctuation import date_slashes, phone_parentheses
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, stroke_along_border, width_penalty
 from ocr.stats import median
@@ -384,7 +384,7 @@ def _read_page(
             region, pairs, edge_stroke = without_edge_stroke(region, pairs, clean.ink.shape)
         slash_doubt = False
         if region.kind in ("line", "box"):
-            pairs, slash_doubt = date_slashes(pairs)
+            pairs, slash_doubt = date_slashes(phone_parentheses(pairs))
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
         if slash_doubt:
             reading = _with_reasons(reading, ["a stroke taken for a date's slash may be a 1"])
@@ -737,7 +737,7 @@ def assemble_field(
     text, value, kept = [], [], []
     for seg, digit in pairs:
         if not seg.is_digit:
-            if value:  # a separator only counts between digits
+            if value or seg.char == "(":  # a separator only counts between digits; "(" opens a number
                 text.append(seg.char)
             continue
         if digit is None:

@@ -5,7 +5,8 @@ lines by connected components, with broken strokes merged, touching digits
 split at the thinnest point, specks dropped, small marks on the baseline
 kept as decimal separators and flat strokes at mid-height between digits as
 hyphens (a date written 3-7-2025).  A straight stroke leaning as a slash does is
-marked with its lean; :mod:`ocr.dates` decides whether it is one.
+marked with its lean, an arc bowed as a parenthesis is with its bow;
+:mod:`ocr.punctuation` decides whether they are.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ _STACK_HEIGHT = 0.6
 _STACK_WIDTH = 0.6
 # A hyphen (:func:`hyphen_marks`): a stroke at most this share of a digit's height tall, at least
 # this many times as long as tall, as long as these shares of a digit's height, its middle between
-# these shares of the digits' height beside it from their top, and clear of them.
+# these shares of the height of each digit beside it from its top, and clear of them.
 _HYPHEN_HEIGHT = 0.33
 _HYPHEN_FLAT = 1.6
 _HYPHEN_LENGTH = (0.15, 0.9)
@@ -52,6 +53,13 @@ _HYPHEN_BAND = (0.15, 0.85)
 _SLASH_HEIGHT = 0.8
 _SLASH_STRAIGHT = 0.2
 _SLASH_LEAN = (15.0, 50.0)
+# An arc that may be a parenthesis (:func:`stroke_bow`): at least this share of the field's digit
+# height tall and at most this share of its own height wide, one stroke across on this share of
+# its rows or more, its middle this share of its height or more off the line through its ends.
+_ARC_HEIGHT = 0.8
+_ARC_WIDTH = 0.5
+_ARC_ONE_STROKE = 0.85
+_ARC_BOW = 0.05
 # Of two separators one digit apart, one whose bottom stands this share of a digit's height above
 # the other's is a speck or a broken-off piece (:func:`_spaced_separators`).
 _SEPARATOR_STEP = 0.1
@@ -64,7 +72,7 @@ class Segment:
     bbox : (x, y, w, h) in the pixels of the page the field was found on.
     crop : (h, w) uint8 ink mask of this character alone (255 ink); empty for separators but slashes.
     char : "" for a digit still to be classified; a separator: "." or ",", "-" (a hyphen), "/" (a
-        date's slash, :mod:`ocr.dates`).
+        date's slash), "(" and ")" (a telephone number's area code; :mod:`ocr.punctuation`).
     cell : comb cell index (0-based) or None.
     alternatives : splits of this segment into several digits, to be weighed
         against reading it as one.
@@ -81,8 +89,10 @@ class Segment:
     # A piece cut from touching digits: the most separate strokes one of its cuts ran through.
     # Two or more: the digits overlap there, and each piece keeps some of the other's ink.
     cut_strokes: int = 0
-    # A straight stroke leaning right by this many degrees (a slash or a 1, see :mod:`ocr.dates`); None otherwise.
+    # A straight stroke leaning right by this many degrees (a slash or a 1, see :mod:`ocr.punctuation`).
     lean: float | None = None
+    # An arc bowed by this share of its height, negative to the left: "(" (:func:`arc_bow`).
+    bow: float | None = None
 
     @property
     def is_digit(self) -> bool:
@@ -370,7 +380,9 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
         if lean is not None:  # one straight stroke: a slash or a 1, not touching digits
             segments.append(replace(seg, lean=lean, digit_height=digit_height))
             continue
-        segments.append(with_split_alternatives(seg, digit_height))
+        seg = with_split_alternatives(seg, digit_height)
+        bow = arc_bow(seg.crop, digit_height) if len(members) == 1 else None
+        segments.append(seg if bow is None else replace(seg, bow=bow))
     for m, char in separators:
         x, y, w, h = boxes[m]
         segments.append(Segment((x + origin[0], y + origin[1], w, h), np.zeros((0, 0), np.uint8), char=char))
@@ -462,8 +474,8 @@ def hyphen_marks(boxes: list[Box], digit_height: int) -> list[int]:
     """Which components ``(x, y, w, h)`` are hyphens between digits (a date written 3-7-2025).
 
     A hyphen is a flat stroke (:data:`_HYPHEN_HEIGHT`, :data:`_HYPHEN_FLAT`, :data:`_HYPHEN_LENGTH`)
-    clear of the digits on either side of it, its middle at mid-height of the two digits next to it
-    (:data:`_HYPHEN_BAND`) and at most a digit's height from each.  The bar of a 5 broken off
+    clear of the digits on either side of it, its middle at mid-height of each of the two digits
+    next to it (:data:`_HYPHEN_BAND`) and at most a digit's height from each.  The bar of a 5 broken off
     stands at the digits' top, a 7's or a 4's crosses their stem, a minus sign has no digit before it.
     """
     tall = [b for b in boxes if b[3] >= 0.5 * digit_height]
@@ -483,10 +495,9 @@ def hyphen_marks(boxes: list[Box], digit_height: int) -> list[int]:
         after = min(right, key=lambda b: b[0])
         if x - (before[0] + before[2]) > digit_height or after[0] - (x + w) > digit_height:
             continue
-        top = (before[1] + after[1]) / 2
-        bottom = (before[1] + before[3] + after[1] + after[3]) / 2
         middle = y + h / 2
-        if top + _HYPHEN_BAND[0] * (bottom - top) <= middle <= top + _HYPHEN_BAND[1] * (bottom - top):
+        # Within the band of each: a 5's bar broken off and set beside it stands over its top.
+        if all(b[1] + _HYPHEN_BAND[0] * b[3] <= middle <= b[1] + _HYPHEN_BAND[1] * b[3] for b in (before, after)):
             out.append(i)
     return out
 
@@ -745,6 +756,38 @@ def slash_lean(crop: np.ndarray, digit_height: int) -> float | None:
         return None
     lean, spread = stroke_lean(crop)
     return lean if spread <= _SLASH_STRAIGHT and _SLASH_LEAN[0] <= lean <= _SLASH_LEAN[1] else None
+
+
+def stroke_bow(mask: np.ndarray) -> tuple[float, float]:
+    """(bow, one_stroke) of a tall mark (255 ink): how far the middle of its ink lies off the line
+    through the middles of its top and bottom, against its height (negative: to the left, as a
+    "(" is bowed), and the share of its rows that one stroke crosses."""
+    ink = mask > 0
+    rows = np.flatnonzero(ink.any(axis=1))
+    if rows.size < 8:
+        return 0.0, 0.0
+    ink = ink[rows[0] : rows[-1] + 1]
+    height = ink.shape[0]
+    counts = ink.sum(axis=1)
+    centres = (ink * np.arange(ink.shape[1])).sum(axis=1) / np.maximum(counts, 1)
+    starts = np.count_nonzero(np.diff(ink.view(np.int8), axis=1, prepend=0) == 1, axis=1)
+    end = max(1, int(0.15 * height))
+    middle = slice(int(0.4 * height), max(int(0.4 * height) + 1, int(0.6 * height)))
+    top, bottom = centres[:end].mean(), centres[-end:].mean()
+    top_y, bottom_y = (end - 1) / 2, height - 1 - (end - 1) / 2
+    middle_y = np.arange(height)[middle].mean()
+    chord = top + (bottom - top) * (middle_y - top_y) / max(bottom_y - top_y, 1.0)
+    return float((centres[middle].mean() - chord) / height), float(np.mean(starts == 1))
+
+
+def arc_bow(crop: np.ndarray, digit_height: int) -> float | None:
+    """The bow of a mark drawn as a parenthesis is (:data:`_ARC_HEIGHT`, :data:`_ARC_WIDTH`,
+    :data:`_ARC_ONE_STROKE`, :data:`_ARC_BOW`); None for any other mark.  Some 1s are as bowed."""
+    height, width = crop.shape[:2]
+    if height < _ARC_HEIGHT * digit_height or width > _ARC_WIDTH * height:
+        return None
+    bow, one_stroke = stroke_bow(crop)
+    return bow if one_stroke >= _ARC_ONE_STROKE and abs(bow) >= _ARC_BOW else None
 
 
 def stroke_width(mask: np.ndarray) -> float:

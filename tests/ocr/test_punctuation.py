@@ -1,4 +1,4 @@
-"""Dates written freely: slashes and hyphens between day, month and year are separators, not 1s."""
+"""Punctuation drawn as digits are: a date's slashes and hyphens, a telephone number's parentheses."""
 
 from types import SimpleNamespace
 
@@ -6,21 +6,23 @@ import cv2
 import numpy as np
 import pytest
 
-from ocr.dates import date_slashes, is_date
+from ocr.punctuation import date_slashes, is_date, phone_parentheses
 from ocr.read import read_page
-from ocr.segment import Segment, hyphen_marks, plan_characters, slash_lean, stroke_lean
+from ocr.segment import Segment, arc_bow, hyphen_marks, plan_characters, slash_lean, stroke_bow, stroke_lean
 from tests.ocr.drawing import blank, draw_digit
 
 
-def _line(text: str, leans: dict[int, float] | None = None) -> list[tuple[Segment, SimpleNamespace | None]]:
+def _line(
+    text: str, leans: dict[int, float] | None = None, bows: dict[int, float] | None = None
+) -> list[tuple[Segment, SimpleNamespace | None]]:
     """(segment, reading) pairs of a field reading ``text``: "." a separator, any digit read as itself;
-    ``leans`` gives the straight strokes among them (index -> degrees)."""
-    leans = leans or {}
+    ``leans`` gives the straight strokes among them (index -> degrees), ``bows`` the arcs."""
+    leans, bows = leans or {}, bows or {}
     pairs = []
     for k, ch in enumerate(text):
         seg = Segment((40 * k, 0, 30, 50), np.zeros((50, 30), np.uint8), char="" if ch.isdigit() else ch)
         reading = SimpleNamespace(label=int(ch)) if ch.isdigit() else None
-        pairs.append((Segment(seg.bbox, seg.crop, seg.char, lean=leans.get(k)), reading))
+        pairs.append((Segment(seg.bbox, seg.crop, seg.char, lean=leans.get(k), bow=bows.get(k)), reading))
     return pairs
 
 
@@ -125,12 +127,55 @@ def test_hyphen_marks_are_flat_strokes_at_mid_height_between_digits():
     assert groups == [[0], [1], [2]] and separators == [(3, "-")]
 
 
+def test_two_arcs_bowed_apart_around_an_area_code_are_parentheses():
+    # (555) 123-4567 with the parentheses read as 1s.
+    out = phone_parentheses(_line("155511234567", bows={0: -0.12, 4: 0.1}))
+    assert _text(out) == "(555)1234567"
+    out = phone_parentheses(_line("44155511234567", bows={2: -0.12, 6: 0.1}))  # after a country code
+    assert _text(out) == "44(555)1234567"
+
+
+@pytest.mark.parametrize(
+    ("text", "bows"),
+    [
+        ("155511234567", {0: 0.12, 4: -0.1}),  # bowed towards each other: ")555(" is no area code
+        ("155511234567", {0: -0.12}),  # no closing arc
+        ("15551123", {0: -0.12, 4: 0.1}),  # three digits after it: no telephone number
+        ("1555551123456", {0: -0.12, 6: 0.1}),  # five digits inside
+        ("12345155511234567", {5: -0.12, 9: 0.1}),  # five digits before it
+    ],
+)
+def test_bowed_ones_that_hold_no_area_code_stay_digits(text, bows):
+    pairs = _line(text, bows=bows)
+    assert phone_parentheses(pairs) == pairs
+
+
+def test_stroke_bow_of_parentheses_a_one_and_a_zero():
+    t = np.linspace(0, 1, 12)
+    arcs = {}
+    for ch, curve in (("(", (2 * t - 1) ** 2), (")", 1 - (2 * t - 1) ** 2)):
+        mask = np.zeros((110, 40), np.uint8)
+        points = np.stack([8 + 18 * curve, 5 + 100 * t], axis=1).round().astype(np.int32)
+        cv2.polylines(mask, [points], False, 255, 6)
+        arcs[ch] = mask
+    assert stroke_bow(arcs["("])[0] < -0.1 and stroke_bow(arcs[")"])[0] > 0.1
+    assert arc_bow(arcs["("], 100) < 0 < arc_bow(arcs[")"], 100)
+    assert arc_bow(arcs["("], 150) is None  # far shorter than the digits
+    upright = np.zeros((110, 20), np.uint8)
+    cv2.line(upright, (10, 5), (10, 105), 255, 6)
+    assert abs(stroke_bow(upright)[0]) < 0.01 and arc_bow(upright, 100) is None
+    zero = np.zeros((110, 50), np.uint8)
+    cv2.ellipse(zero, (25, 55), (20, 50), 0, 0, 360, 255, 6)
+    assert stroke_bow(zero)[1] < 0.5 and arc_bow(zero, 100) is None
+
+
 def _written(mnist, text: str) -> np.ndarray:
     """A box holding ``text`` written with MNIST test digits (the first of each label), "/" as a
-    leaning stroke past the digits' height, "-" as a short stroke at mid-height."""
+    leaning stroke past the digits' height, "-" as a short stroke at mid-height, "(" and ")" as
+    arcs a little taller than the digits."""
     first = {d: int(np.flatnonzero(mnist.y_test == d)[0]) for d in range(10)}
-    page = blank(300, 1400)
-    cv2.rectangle(page, (40, 60), (1360, 220), 0, 2)
+    page = blank(300, 1600)
+    cv2.rectangle(page, (40, 60), (1560, 220), 0, 2)
     x = 60
     for ch in text:
         if ch == "/":
@@ -139,16 +184,22 @@ def _written(mnist, text: str) -> np.ndarray:
         elif ch == "-":
             cv2.line(page, (x + 8, 142), (x + 36, 140), 0, 7)
             x += 50
+        elif ch in "()":
+            t = np.linspace(0, 1, 12)
+            curve = (2 * t - 1) ** 2 if ch == "(" else 1 - (2 * t - 1) ** 2
+            points = np.stack([x + 18 * curve, 84 + 108 * t], axis=1).round().astype(np.int32)
+            cv2.polylines(page, [points], False, 0, 7)
+            x += 40
         else:
             draw_digit(page, mnist.x_test[first[int(ch)]], x - 14, 82, 100)
             x += 76
     return page
 
 
-@pytest.mark.parametrize("text", ["25/12/2024", "03-07-2025"])
-def test_a_date_written_with_slashes_or_hyphens_is_read_as_its_digits(models, mnist, text):
+@pytest.mark.parametrize("text", ["25/12/2024", "03-07-2025", "(555)123-4567"])
+def test_a_date_or_telephone_number_written_with_its_punctuation_is_read_as_its_digits(models, mnist, text):
     (field,) = read_page(_written(mnist, text), models).fields
-    assert field.value == text.replace("/", "").replace("-", "")
+    assert field.value == "".join(ch for ch in text if ch.isdigit())
     assert field.text == text
 
 
