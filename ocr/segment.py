@@ -475,30 +475,36 @@ def hyphen_marks(boxes: list[Box], digit_height: int) -> list[int]:
 
     A hyphen is a flat stroke (:data:`_HYPHEN_HEIGHT`, :data:`_HYPHEN_FLAT`, :data:`_HYPHEN_LENGTH`)
     clear of the digits on either side of it, its middle at mid-height of each of the two digits
-    next to it (:data:`_HYPHEN_BAND`) and at most a digit's height from each.  The bar of a 5 broken off
-    stands at the digits' top, a 7's or a 4's crosses their stem, a minus sign has no digit before it.
+    next to it (:data:`_HYPHEN_BAND`) and at most a digit's height from each.  The bar of a 5 broken
+    off stands over it or above its top, a 7's or a 4's crosses their stem, a minus sign has no
+    digit before it.
     """
-    tall = [b for b in boxes if b[3] >= 0.5 * digit_height]
+    if not boxes:
+        return []
+    b = np.asarray(boxes, np.int64).reshape(-1, 4)
+    xs, ys, ws, hs = b.T
+    flat = (
+        (hs <= _HYPHEN_HEIGHT * digit_height)
+        & (ws >= _HYPHEN_FLAT * hs)
+        & (ws >= _HYPHEN_LENGTH[0] * digit_height)
+        & (ws <= _HYPHEN_LENGTH[1] * digit_height)
+    )
+    tall = b[hs >= 0.5 * digit_height]
+    ends = tall[:, 0] + tall[:, 2]
     out = []
-    for i, (x, y, w, h) in enumerate(boxes):
-        if not (
-            h <= _HYPHEN_HEIGHT * digit_height
-            and w >= _HYPHEN_FLAT * h
-            and _HYPHEN_LENGTH[0] * digit_height <= w <= _HYPHEN_LENGTH[1] * digit_height
-        ):
+    for i in np.flatnonzero(flat):
+        x, y, w, h = (int(v) for v in b[i])
+        left, right = ends <= x + 1, tall[:, 0] >= x + w - 1
+        if not left.any() or not right.any() or not (left | right).all():  # a digit stands across it
             continue
-        left = [b for b in tall if b[0] + b[2] <= x + 1]
-        right = [b for b in tall if b[0] >= x + w - 1]
-        if not left or not right or len(left) + len(right) < len(tall):  # a digit stands across it
-            continue
-        before = max(left, key=lambda b: b[0] + b[2])
-        after = min(right, key=lambda b: b[0])
+        before = tall[left][np.argmax(ends[left])]
+        after = tall[right][np.argmin(tall[right, 0])]
         if x - (before[0] + before[2]) > digit_height or after[0] - (x + w) > digit_height:
             continue
         middle = y + h / 2
         # Within the band of each: a 5's bar broken off and set beside it stands over its top.
-        if all(b[1] + _HYPHEN_BAND[0] * b[3] <= middle <= b[1] + _HYPHEN_BAND[1] * b[3] for b in (before, after)):
-            out.append(i)
+        if all(d[1] + _HYPHEN_BAND[0] * d[3] <= middle <= d[1] + _HYPHEN_BAND[1] * d[3] for d in (before, after)):
+            out.append(int(i))
     return out
 
 
