@@ -20,9 +20,9 @@ def _line(
     leans, bows = leans or {}, bows or {}
     pairs = []
     for k, ch in enumerate(text):
-        seg = Segment((40 * k, 0, 30, 50), np.zeros((50, 30), np.uint8), char="" if ch.isdigit() else ch)
-        reading = SimpleNamespace(label=int(ch)) if ch.isdigit() else None
-        pairs.append((Segment(seg.bbox, seg.crop, seg.char, lean=leans.get(k), bow=bows.get(k)), reading))
+        char = "" if ch.isdigit() else ch
+        seg = Segment((40 * k, 0, 30, 50), np.zeros((50, 30), np.uint8), char=char, lean=leans.get(k), bow=bows.get(k))
+        pairs.append((seg, SimpleNamespace(label=int(ch)) if ch.isdigit() else None))
     return pairs
 
 
