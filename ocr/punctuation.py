@@ -28,6 +28,7 @@ when the year has two digits (an amount of 918159 whose 1s lean reads 9/8/59).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from itertools import combinations
 
@@ -56,11 +57,7 @@ def phone_parentheses(pairs: list[tuple[Segment, object]]) -> list[tuple[Segment
         for m in range(n + 1 + _INSIDE[0], min(n + 1 + _INSIDE[1], len(digits) - _MIN_AFTER - 1) + 1):
             close = digits[m]
             if (pairs[close][0].bow or 0.0) > 0:
-                marks = {k: "(", close: ")"}
-                return [
-                    (replace(seg, char=marks[j]), None) if j in marks else (seg, reading)
-                    for j, (seg, reading) in enumerate(pairs)
-                ]
+                return _as_separators(pairs, {k: "(", close: ")"})
     return pairs
 
 
@@ -85,32 +82,35 @@ def date_slashes(pairs: list[tuple[Segment, object]]) -> tuple[list[tuple[Segmen
         return pairs, False
     labels = [str(reading.label) for _, _, reading in digits]
 
-    def parts(a: int, b: int) -> tuple[str, str, str]:
-        return "".join(labels[:a]), "".join(labels[a + 1 : b]), "".join(labels[b + 1 :])
-
-    dates = [
-        (a, b)
-        for a, b in combinations(strokes, 2)
-        if is_date(parts(a, b)) and (not points or 4 in (len(parts(a, b)[0]), len(parts(a, b)[2])))
-    ]
+    dates = []  # (a, b, (first, second, third)): the strokes taken for slashes and the runs they leave
+    for a, b in combinations(strokes, 2):
+        runs = "".join(labels[:a]), "".join(labels[a + 1 : b]), "".join(labels[b + 1 :])
+        if is_date(runs) and (not points or 4 in (len(runs[0]), len(runs[2]))):
+            dates.append((a, b, runs))
     if not dates:
         return pairs, False
-    a, b = max(dates, key=lambda ab: min(digits[ab[0]][1].lean, digits[ab[1]][1].lean))
+    a, b, runs = max(dates, key=lambda found: min(digits[found[0]][1].lean, digits[found[1]][1].lean))
     least = min(digits[a][1].lean, digits[b][1].lean)
     doubt = (
         len(dates) > 1
         or any(digits[j][1].lean > least - _LEAN_MARGIN for j in strokes if j not in (a, b))
         # Two digits of year leave little to chance: most runs of four to six digits make some date.
-        or len(parts(a, b)[2]) == 2
+        or len(runs[2]) == 2
         or bool(points)
     )
-    slashes = {digits[a][0], digits[b][0]}
-    out = [
-        (replace(seg, char="/"), None) if k in slashes else (seg, reading)
+    return _as_separators(pairs, {digits[a][0]: "/", digits[b][0]: "/"}, dropped=points), doubt
+
+
+def _as_separators(
+    pairs: list[tuple[Segment, object]], marks: dict[int, str], dropped: Collection[int] = ()
+) -> list[tuple[Segment, object]]:
+    """``pairs`` with those at the indices of ``marks`` turned into the separators given there
+    (no reading), and those at ``dropped`` left out."""
+    return [
+        (replace(seg, char=marks[k]), None) if k in marks else (seg, reading)
         for k, (seg, reading) in enumerate(pairs)
-        if k not in points
+        if k not in dropped
     ]
-    return out, doubt
 
 
 def is_date(parts: tuple[str, str, str]) -> bool:
