@@ -54,6 +54,9 @@ _TOUCHING_WEIGHT = 0.75
 # A way of cutting touching digits that beats the next best by less than this
 # (log-odds) is a guess: the field goes to review.
 _MIN_SPLIT_MARGIN = 1.0
+# A mark of free writing too narrow to be cut by its width is in doubt where the touching-digit
+# detector gives it at least this probability of holding two digits (run_together).
+_RUN_TOGETHER = 0.98
 # Auto mode: a field found within this share of the page's width or height of
 # its border may be the paper's edge, a shadow or a punch hole.
 _EDGE_BAND = 0.03
@@ -124,6 +127,9 @@ class DigitReading:
     # Read clearly enough to count when judging the page's layout (DecisionRule.for_page_layout),
     # whatever the stricter review bar says; None: not needs_review.
     clear: bool | None = None
+    # A mark the touching-digit detector all but takes for two digits, though too narrow to be cut
+    # by its width (a 1 run into its neighbour; read.run_together): read as one, in doubt.
+    run_together: bool = False
 
     @property
     def needs_review(self) -> bool:
@@ -367,7 +373,9 @@ def _read_page(
     clock.lap("segmentation")
     batch, index = digit_batch(segments)
     clock.lap("normalise")
-    readings, decisions = classify_batch(segments, batch, index, models, clock)
+    readings, decisions = classify_batch(
+        segments, batch, index, models, clock, run_together(segments, batch, index, models)
+    )
     if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock, clean.ink, free_page):
         turned = _read_page(cv2.rotate(page, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
@@ -525,12 +533,50 @@ def digit_batch(segments: list[list[Segment]]) -> tuple[np.ndarray | None, dict[
     return (np.stack(crops) if crops else None), index
 
 
+def run_together(
+    segments: list[list[Segment]], batch: np.ndarray | None, index: dict[int, int], models: Models
+) -> set[int]:
+    """The marks of free writing too narrow to be cut by their width that may be two digits run together,
+    by ``id``.
+
+    A 1 run into its neighbour makes a mark hardly wider than one digit, which the
+    CNN reads as the other digit, sure of it.  Where the touching-digit detector
+    (:mod:`ocr.touching`) is all but sure such a mark holds two digits, the field
+    goes to review.  The mark is not cut: cut, 4s with an open top read as "11" at
+    once.  Comb cells hold one digit each and are left alone, as are slashes and
+    parentheses.
+    """
+    if batch is None or models.touching is None:
+        return set()
+    marks = [
+        seg
+        for segs in segments
+        for seg in segs
+        if seg.is_digit
+        and seg.cell is None
+        and not seg.alternatives
+        and seg.lean is None
+        and seg.bow is None
+        and seg.digit_height > 0
+        and id(seg) in index
+    ]
+    if not marks:
+        return set()
+    p = models.touching.probability(
+        batch[[index[id(s)] for s in marks]],
+        np.array([(s.bbox[2], s.bbox[3]) for s in marks], np.float64),
+        np.array([s.digit_height for s in marks], np.float64),
+    )
+    return {id(s) for s, q in zip(marks, p, strict=True) if q >= _RUN_TOGETHER}
+
+
 def classify_batch(
     segments: list[list[Segment]],
     batch: np.ndarray | None,
     index: dict[int, int],
     models: Models,
     clock: _Clock,
+    run_together: set[int] = frozenset(),
 ) -> tuple[list[list[tuple[Segment, DigitReading | None]]], Decisions | None]:
     """Classify every digit of a page's :func:`digit_batch` in one batch; also the decisions on its rows.
 
@@ -539,6 +585,8 @@ def classify_batch(
     Where a segment has split alternatives, every reading of it is in the
     batch, and the one whose digits' confidences multiply to the most wins,
     with the touching-digit detector's view of the whole run weighed in.
+    ``run_together``: the ids of segments that may be two digits run together
+    (:func:`run_together`), so marked.
     """
     if batch is None:
         return [[(seg, None) for seg in segs if not seg.is_digit] for segs in segments], None
@@ -563,6 +611,7 @@ def classify_batch(
             low_confidence=bool(d.confidence[k] < review_bar),
             cell=seg.cell,
             clear=not bool(d.disagree[k] or d.low_confidence[k]),
+            run_together=id(seg) in run_together,
         )
 
     out = []
@@ -799,6 +848,7 @@ def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
 
     * touching digits cut one way barely beat another way (fewer or more digits);
     * touching digits were cut where they overlap (:attr:`DigitReading.overlapping`);
+    * a mark read as one digit may be two run together (:attr:`DigitReading.run_together`);
     * a comb (``cells`` > 0) has an empty cell between written ones: a faint or
       broken digit was taken for a speck, or the comb is misread.
     """
@@ -808,6 +858,8 @@ def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
         reasons.append("unsure where touching digits divide")
     if any(d.overlapping for d in digits):
         reasons.append("digits overlap where they were cut apart")
+    if any(d.run_together for d in digits):
+        reasons.append("a mark may be two digits run together")
     filled = sorted({d.cell for d in digits if d.cell is not None})
     if cells and filled and len(filled) < filled[-1] - filled[0] + 1:
         reasons.append("empty cell between written cells")

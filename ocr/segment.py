@@ -681,7 +681,9 @@ def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
     """
     x, y, w, h = seg.bbox
     if w <= _MIN_RUN_WIDTH * digit_height:
-        return seg
+        # Too narrow to cut by its width; the field's digit height stays with it for a second look
+        # (ocr.read.run_together: a 1 run into its neighbour).
+        return replace(seg, digit_height=digit_height)
     counts = sorted({max(2, split_parts(w, digit_height)), 2})
     alternatives = [tuple(split_touching(seg, parts, digit_height)) for parts in counts]
     # A narrow 1 touching its neighbour joins it far from the middle: also try the thinnest column anywhere.
