@@ -55,7 +55,8 @@ _TOUCHING_WEIGHT = 0.75
 # (log-odds) is a guess: the field goes to review.
 _MIN_SPLIT_MARGIN = 1.0
 # A mark of free writing too narrow to be cut by its width is in doubt where the touching-digit
-# detector gives it at least this probability of holding two digits (run_together).
+# detector gives it at least this probability of holding two digits (run_together); so is a
+# piece cut from a run.
 _RUN_TOGETHER = 0.98
 # Auto mode: a field found within this share of the page's width or height of
 # its border may be the paper's edge, a shadow or a punch hole.
@@ -128,7 +129,7 @@ class DigitReading:
     # whatever the stricter review bar says; None: not needs_review.
     clear: bool | None = None
     # A mark the touching-digit detector all but takes for two digits, though too narrow to be cut
-    # by its width (a 1 run into its neighbour; read.run_together): read as one, in doubt.
+    # by its width, or cut from a run (a 1 run into its neighbour; read.run_together): read as one, in doubt.
     run_together: bool = False
 
     @property
@@ -373,9 +374,7 @@ def _read_page(
     clock.lap("segmentation")
     batch, index = digit_batch(segments)
     clock.lap("normalise")
-    readings, decisions = classify_batch(
-        segments, batch, index, models, clock, run_together(segments, batch, index, models)
-    )
+    readings, decisions = classify_batch(segments, batch, index, models, clock)
     if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock, clean.ink, free_page):
         turned = _read_page(cv2.rotate(page, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
@@ -533,50 +532,12 @@ def digit_batch(segments: list[list[Segment]]) -> tuple[np.ndarray | None, dict[
     return (np.stack(crops) if crops else None), index
 
 
-def run_together(
-    segments: list[list[Segment]], batch: np.ndarray | None, index: dict[int, int], models: Models
-) -> set[int]:
-    """The marks of free writing too narrow to be cut by their width that may be two digits run together,
-    by ``id``.
-
-    A 1 run into its neighbour makes a mark hardly wider than one digit, which the
-    CNN reads as the other digit, sure of it.  Where the touching-digit detector
-    (:mod:`ocr.touching`) is all but sure such a mark holds two digits, the field
-    goes to review.  The mark is not cut: cut, 4s with an open top read as "11" at
-    once.  Comb cells hold one digit each and are left alone, as are slashes and
-    parentheses.
-    """
-    if batch is None or models.touching is None:
-        return set()
-    marks = [
-        seg
-        for segs in segments
-        for seg in segs
-        if seg.is_digit
-        and seg.cell is None
-        and not seg.alternatives
-        and seg.lean is None
-        and seg.bow is None
-        and seg.digit_height > 0
-        and id(seg) in index
-    ]
-    if not marks:
-        return set()
-    p = models.touching.probability(
-        batch[[index[id(s)] for s in marks]],
-        np.array([(s.bbox[2], s.bbox[3]) for s in marks], np.float64),
-        np.array([s.digit_height for s in marks], np.float64),
-    )
-    return {id(s) for s, q in zip(marks, p, strict=True) if q >= _RUN_TOGETHER}
-
-
 def classify_batch(
     segments: list[list[Segment]],
     batch: np.ndarray | None,
     index: dict[int, int],
     models: Models,
     clock: _Clock,
-    run_together: set[int] = frozenset(),
 ) -> tuple[list[list[tuple[Segment, DigitReading | None]]], Decisions | None]:
     """Classify every digit of a page's :func:`digit_batch` in one batch; also the decisions on its rows.
 
@@ -585,8 +546,7 @@ def classify_batch(
     Where a segment has split alternatives, every reading of it is in the
     batch, and the one whose digits' confidences multiply to the most wins,
     with the touching-digit detector's view of the whole run weighed in.
-    ``run_together``: the ids of segments that may be two digits run together
-    (:func:`run_together`), so marked.
+    Marks read as one digit that may be two are so marked (:func:`run_together`).
     """
     if batch is None:
         return [[(seg, None) for seg in segs if not seg.is_digit] for segs in segments], None
@@ -611,7 +571,6 @@ def classify_batch(
             low_confidence=bool(d.confidence[k] < review_bar),
             cell=seg.cell,
             clear=not bool(d.disagree[k] or d.low_confidence[k]),
-            run_together=id(seg) in run_together,
         )
 
     out = []
@@ -655,7 +614,54 @@ def classify_batch(
                     best = [(piece, replace(r, overlapping=True)) for piece, r in best]
                 pairs.extend(best)
         out.append(pairs)
-    return out, d
+    return run_together(out, batch, index, models), d
+
+
+def run_together(
+    readings: list[list[tuple[Segment, DigitReading | None]]],
+    batch: np.ndarray,
+    index: dict[int, int],
+    models: Models,
+) -> list[list[tuple[Segment, DigitReading | None]]]:
+    """:func:`classify_batch`'s readings, those of free writing that may be two digits run together marked.
+
+    A 1 run into its neighbour makes a mark hardly wider than one digit, which is
+    not cut (too narrow by its width, :func:`ocr.segment.with_split_alternatives`),
+    or a piece of a run cut in two where three digits touch; the CNN reads it as
+    the other digit, sure of it.  Where the touching-digit detector
+    (:mod:`ocr.touching`) is all but sure such a mark holds two digits, the field
+    goes to review.  The mark is not cut on its word: cut, 4s with an open top
+    read as "11" as surely.  Runs read whole against their cuts had the
+    detector weighed in already; comb cells hold one digit each; slashes and
+    parentheses are no digits.
+    """
+    if models.touching is None:
+        return readings
+    marks = [
+        seg
+        for pairs in readings
+        for seg, digit in pairs
+        if digit is not None
+        and seg.cell is None
+        and not seg.alternatives
+        and seg.lean is None
+        and seg.bow is None
+        and seg.digit_height > 0
+    ]
+    if not marks:
+        return readings
+    p = models.touching.probability(
+        batch[[index[id(s)] for s in marks]],
+        np.array([(s.bbox[2], s.bbox[3]) for s in marks], np.float64),
+        np.array([s.digit_height for s in marks], np.float64),
+    )
+    doubted = {id(s) for s, q in zip(marks, p, strict=True) if q >= _RUN_TOGETHER}
+    if not doubted:
+        return readings
+    return [
+        [(seg, replace(digit, run_together=True) if id(seg) in doubted else digit) for seg, digit in pairs]
+        for pairs in readings
+    ]
 
 
 def page_decisions(batch: np.ndarray, models: Models, clock: _Clock) -> Decisions:

@@ -18,11 +18,12 @@ from ocr.read import (
     is_edge_mark,
     odd_pen,
     read_page,
+    run_together,
     too_tall,
     too_wide,
     without_edge_stroke,
 )
-from ocr.segment import Segment
+from ocr.segment import Segment, reading_crop
 from ocr.template import Template, TemplateField, Validation
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
@@ -674,6 +675,26 @@ def test_a_1_run_into_the_digit_before_it_goes_to_review(models, mnist):
     # Written apart, the same digits are read and accepted.
     (apart,) = read_page(_pushed_together(mnist, "418", at=1, push=0, start=1), models).fields
     assert (apart.value, apart.reasons) == ("418", ())
+
+
+def test_only_marks_of_free_writing_read_as_one_digit_are_doubted_as_two_run_together(models, mnist):
+    page = _pushed_together(mnist, "41", at=1, push=50, start=1)
+    ink = np.where(page < 128, 255, 0).astype(np.uint8)
+    ys, xs = np.nonzero(ink)
+    crop = ink[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    bbox = (int(xs.min()), int(ys.min()), crop.shape[1], crop.shape[0])
+    free = Segment(bbox, crop, digit_height=crop.shape[0])  # a narrow mark, or a piece of a cut run
+    cell = Segment(bbox, crop, cell=0, digit_height=crop.shape[0])  # a comb's cell holds one digit
+    weighed = Segment(bbox, crop, alternatives=((free, free),), digit_height=crop.shape[0])  # read whole against cuts
+    batch = np.stack([reading_crop(crop)] * 3)
+    readings = [[(free, _digit(4))], [(cell, _digit(4, cell=0))], [(weighed, _digit(4))]]
+    marked = run_together(readings, batch, {id(free): 0, id(cell): 1, id(weighed): 2}, models)
+    assert [pairs[0][1].run_together for pairs in marked] == [True, False, False]
+    # One digit alone is no such mark.
+    (single,) = _digits(mnist, "4")
+    one = Segment(bbox, np.where(cv2.resize(single, (60, 60)) > 80, 255, 0).astype(np.uint8), digit_height=60)
+    (pairs,) = run_together([[(one, _digit(4))]], reading_crop(one.crop)[None], {id(one): 0}, models)
+    assert not pairs[0][1].run_together
 
 
 def test_too_wide():
