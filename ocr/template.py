@@ -15,7 +15,8 @@ The format (YAML or JSON, same keys)::
           pattern: '^[0-9]{8}$'     # regular expression the text must match
           min: 0                    # numeric bounds on the value
           max: 99999999
-          date: DDMMYYYY            # the digits must form a real date in this order
+          date: DDMMYYYY            # the digits must form a real date in this order (written
+                                    # with separators, 3/7/2025: each part as written)
           required: true            # an empty field is an error (default false)
 
 Coordinates are in the template's own pixel grid; reading registers each scan
@@ -63,8 +64,8 @@ class Validation:
             found.append(f"{text} is below the minimum {self.min:g}")
         if self.max is not None and number is not None and number > self.max:
             found.append(f"{text} is above the maximum {self.max:g}")
-        if self.date is not None and not _is_date(value, self.date):
-            found.append(f"{value} is not a valid {self.date} date")
+        if self.date is not None and not _is_date(value, self.date, text):
+            found.append(f"{text if _date_parts(text) else value} is not a valid {self.date} date")
         return found
 
 
@@ -199,14 +200,28 @@ def _as_number(text: str) -> float | None:
         return None
 
 
-def _is_date(value: str, order: str) -> bool:
-    if len(value) != len(order):
+def _date_parts(text: str) -> list[str] | None:
+    """The three runs of digits of a date written with separators ("3/7/2025", "03-07-25"), else None."""
+    parts = re.split(r"[/.\-]", text)
+    return parts if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+
+
+def _is_date(value: str, order: str, text: str = "") -> bool:
+    """Whether the digits form a real date in ``order``.  Written with separators (``text``),
+    each part is taken as written: a day or month of one or two digits, the year as long as
+    ``order`` has it ("3/7/2025" is a DDMMYYYY date)."""
+    keys = sorted(("DD", "MM", "YYYY" if "YYYY" in order else "YY"), key=order.find)
+    written = _date_parts(text)
+    if written is not None:
+        if any(
+            len(p) != len(k) if k.startswith("Y") else not 1 <= len(p) <= 2 for p, k in zip(written, keys, strict=True)
+        ):
+            return False
+        parts = {k: int(p) for k, p in zip(keys, written, strict=True)}
+    elif len(value) != len(order):
         return False
-    parts = {}
-    for key in ("DD", "MM", "YYYY", "YY"):
-        at = order.find(key)
-        if at >= 0 and not (key == "YY" and "YYYY" in order):
-            parts[key] = int(value[at : at + len(key)])
+    else:
+        parts = {k: int(value[order.find(k) : order.find(k) + len(k)]) for k in keys}
     year = parts.get("YYYY", 2000 + parts.get("YY", 0))
     try:
         dt.date(year, parts["MM"], parts["DD"])
