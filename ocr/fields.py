@@ -31,6 +31,7 @@ from ocr.geometry import (
     label_components,
     outline_components,
     pad_box,
+    stroke_lean,
     union_box,
 )
 from ocr.stats import median, percentile
@@ -1015,7 +1016,10 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
     ``handwriting``: the page's ink without ruled lines, ``components`` its
     labelling; ``used``: the boxes whose pixels are no free line.  Marks much smaller than
     the page's typical character, anything touching the page edge, and
-    hairlines (the paper's edge or a shadow's border in a photo) start no line.
+    hairlines (the paper's edge or a shadow's border in a photo) start no line;
+    curved marks as fine as hairlines but of a digit's size are digits written
+    with a finer pen than the rest of the page: they join a line, or make one
+    of two or more.
     """
     thin = hairline_components(handwriting, components)
     height, width = handwriting.shape
@@ -1029,8 +1033,42 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
     typical = median([c[3] for c in marks if c[3] >= 20] or [20])
     characters = [c for c in marks if c[3] >= 0.4 * typical]
     small = [c for c in marks if c[3] < 0.4 * typical]
-    lines = with_detached_strokes(group_lines(characters), small, reach=round(0.1 * typical))
+    # A digit written with a finer pen than the page's other writing is no hairline: those (the
+    # paper's edge, a shadow's border) run far longer than a digit.  It joins a line of writing.
+    fine = [
+        c
+        for c in stroke_components_outside(components, used, drop=~thin)
+        if c[0] > 0
+        and c[1] > 0
+        and c[0] + c[2] < width
+        and c[1] + c[3] < height
+        and 0.4 * typical <= c[3] <= 1.5 * typical
+        and c[2] <= 1.5 * typical
+        and _curved(handwriting[c[1] : c[1] + c[3], c[0] : c[0] + c[2]])
+    ]
+    lines = group_lines(characters + fine)
+    if fine:  # a lone fine curve is no line of writing
+        lines = [
+            box
+            for box in lines
+            if any(_box_inside(c, box) for c in characters) or sum(_box_inside(c, box) for c in fine) >= 2
+        ]
+    lines = with_detached_strokes(lines, small, reach=round(0.1 * typical))
     return [FieldRegion("line", pad_box(box, 8, handwriting.shape)) for box in lines]
+
+
+def _curved(mark: np.ndarray) -> bool:
+    """Whether a mark's ink spreads across its long axis (a digit's curves), not along one straight stroke."""
+    return stroke_lean(mark)[1] > 0.3
+
+
+def _box_inside(inner: Box, outer: Box) -> bool:
+    return (
+        outer[0] <= inner[0]
+        and outer[1] <= inner[1]
+        and inner[0] + inner[2] <= outer[0] + outer[2]
+        and inner[1] + inner[3] <= outer[1] + outer[3]
+    )
 
 
 def with_detached_strokes(lines: list[Box], small: list[Box], reach: int) -> list[Box]:

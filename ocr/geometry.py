@@ -166,3 +166,17 @@ def outline_components(mask: np.ndarray) -> Outlines:
     boxes = np.array([cv2.boundingRect(c) for c in outer], np.int64).reshape(-1, 4)
     seeds = np.array([c[0, 0] for c in outer], np.int64).reshape(-1, 2)
     return Outlines(mask, boxes, seeds)
+
+
+def stroke_lean(mask: np.ndarray) -> tuple[float, float]:
+    """(lean, spread) of a mark's ink (255 ink): the angle of its long axis from the vertical in
+    degrees, positive when its top lies to the right, and how wide its ink spreads across that axis
+    against along it (near 0 for a straight stroke, 1 for a round blob)."""
+    ys, xs = np.nonzero(mask)
+    if xs.size < 3:
+        return 0.0, 1.0
+    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
+    values, vectors = np.linalg.eigh(cov)
+    along = vectors[:, 1] if vectors[1, 1] >= 0 else -vectors[:, 1]  # pointing down the page
+    lean = float(np.degrees(np.arctan2(-along[0], along[1])))
+    return lean, float(np.sqrt(max(values[0], 0.0) / max(values[1], 1e-9)))

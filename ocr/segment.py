@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from ocr.fields import long_components, runs
-from ocr.geometry import Box, FieldRegion, label_components, pad_box
+from ocr.geometry import Box, FieldRegion, label_components, pad_box, stroke_lean
 from ocr.normalize import normalize_digit
 from ocr.stats import median
 
@@ -741,20 +741,6 @@ def strokes_crossed(column: np.ndarray) -> int:
     """Separate runs of ink down one column of a mask."""
     ink = np.concatenate([[False], column > 0])
     return int(np.count_nonzero(ink[1:] & ~ink[:-1]))
-
-
-def stroke_lean(mask: np.ndarray) -> tuple[float, float]:
-    """(lean, spread) of a mark's ink (255 ink): the angle of its long axis from the vertical in
-    degrees, positive when its top lies to the right, and how wide its ink spreads across that axis
-    against along it (near 0 for a straight stroke, 1 for a round blob)."""
-    ys, xs = np.nonzero(mask)
-    if xs.size < 3:
-        return 0.0, 1.0
-    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
-    values, vectors = np.linalg.eigh(cov)
-    along = vectors[:, 1] if vectors[1, 1] >= 0 else -vectors[:, 1]  # pointing down the page
-    lean = float(np.degrees(np.arctan2(-along[0], along[1])))
-    return lean, float(np.sqrt(max(values[0], 0.0) / max(values[1], 1e-9)))
 
 
 def slash_lean(crop: np.ndarray, digit_height: int) -> float | None:

@@ -483,6 +483,24 @@ def test_photo_like_page_reads_lines(models, mnist):
     assert all(f.kind == "line" for f in reading.fields)
 
 
+def _pen(digit: np.ndarray, size: int, width: int) -> np.ndarray:
+    """Where an MNIST digit scaled to ``size`` is inked when traced with a round pen ``width`` pixels wide."""
+    from skimage.morphology import skeletonize
+
+    trace = skeletonize(cv2.resize(digit, (size, size), interpolation=cv2.INTER_LINEAR) > 100).astype(np.uint8)
+    return cv2.dilate(trace, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width))) > 0
+
+
+def test_a_line_written_with_a_far_finer_pen_than_the_rest_of_the_page_is_read(models, mnist):
+    # Strokes under 0.4 of the page's pen are taken for hairlines (a photo's paper edge, a
+    # shadow's border); a digit's curves are not such a line.  Before, the fine line was lost.
+    page = np.full((700, 1000), 255, np.uint8)
+    for row, (text, width) in enumerate((("4096", 13), ("5213", 3))):
+        for i, digit in enumerate(_digits(mnist, text)):
+            page[200 + row * 250 : 290 + row * 250, 200 + i * 80 : 290 + i * 80][_pen(digit, 90, width)] = 30
+    assert [f.value for f in read_page(page, models).fields] == ["4096", "5213"]
+
+
 def test_a_photo_of_free_writing_fed_upside_down_is_read_turned(models, mnist):
     # Eight digits and no print: too few for the turn check of forms (12), enough for a page
     # of free writing.
