@@ -34,6 +34,7 @@ from ocr.punctuation import date_slashes, phone_parentheses
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, stroke_along_border, width_penalty
 from ocr.stats import median
+from ocr.symbols import printed_signs
 from ocr.template import Template
 
 # A free line of "digits" most of which the classifiers doubt is text, a
@@ -381,6 +382,7 @@ def _read_page(
         # registers turned too.
         if not turned.problems:
             return replace(_turned(turned), sideways=sideways, columns=columns)
+    readings, sign_doubt = without_printed_signs(regions, readings, batch, index)
     back = invert_affine(clean.matrix)
     if flattened is not None:  # from the working pixels to the flattened sheet, then to the photo
         back = np.linalg.inv(flattened[0]) @ np.vstack([back, [0.0, 0.0, 1.0]])
@@ -395,6 +397,8 @@ def _read_page(
         reading = assemble_field(region, pairs, back, name=region.name or f"field_{index}")
         if slash_doubt:
             reading = _with_reasons(reading, ["a stroke taken for a date's slash may be a 1"])
+        if index - 1 in sign_doubt:
+            reading = _with_reasons(reading, ["a mark read as a digit was taken for a printed currency sign"])
         if edge_stroke:
             reading = _with_reasons(reading, ["a mark at the page edge left out"])
         written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
@@ -615,6 +619,34 @@ def classify_batch(
                 pairs.extend(best)
         out.append(pairs)
     return run_together(out, batch, index, models), d
+
+
+def without_printed_signs(
+    regions: list[FieldRegion],
+    readings: list[list[tuple[Segment, DigitReading | None]]],
+    batch: np.ndarray | None,
+    index: dict[int, int],
+) -> tuple[list[list[tuple[Segment, DigitReading | None]]], set[int]]:
+    """Fields' readings without the currency sign printed at the start or end of a box or line.
+
+    A "$", "EUR" or "GBP" sign printed in an amount box is read as a digit (a "$" as an 8 or a
+    5, often sure of it); where a field's first or last mark matches a printed sign's shape
+    (:mod:`ocr.symbols`), it is left out of the field as its printed label is.  Returns the
+    readings and the positions of the fields where the mark left out was read clearly as a
+    digit: a digit written so may pass for a sign, and those fields go to review.
+    """
+    if batch is None:
+        return readings, set()
+    out, doubted = [], set()
+    for k, (region, pairs) in enumerate(zip(regions, readings, strict=True)):
+        digits = [i for i, (_, digit) in enumerate(pairs) if digit is not None]
+        ends = sorted({digits[0], digits[-1]}) if region.kind in ("box", "line") and len(digits) >= 2 else []
+        signs = printed_signs(batch[[index[id(pairs[i][0])] for i in ends]]) if ends else []
+        drop = {i for i, sign in zip(ends, signs, strict=True) if sign is not None}
+        if any(not pairs[i][1].needs_review for i in drop):
+            doubted.add(k)
+        out.append([pair for i, pair in enumerate(pairs) if i not in drop] if drop else pairs)
+    return out, doubted
 
 
 def run_together(
