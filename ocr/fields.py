@@ -1037,7 +1037,7 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
     # paper's edge, a shadow's border) run far longer than a digit.  It joins a line of writing.
     fine = [
         c
-        for c in stroke_components_outside(components, used, drop=~thin)
+        for c in (stroke_components_outside(components, used, drop=~thin) if thin.any() else [])
         if c[0] > 0
         and c[1] > 0
         and c[0] + c[2] < width
@@ -1048,11 +1048,9 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
     ]
     lines = group_lines(characters + fine)
     if fine:  # a lone fine curve is no line of writing
-        lines = [
-            box
-            for box in lines
-            if any(_box_inside(c, box) for c in characters) or sum(_box_inside(c, box) for c in fine) >= 2
-        ]
+        held = contains_boxes(np.array(lines).reshape(-1, 4), np.array(characters + fine).reshape(-1, 4))
+        n = len(characters)
+        lines = [box for box, row in zip(lines, held, strict=True) if row[:n].any() or row[n:].sum() >= 2]
     lines = with_detached_strokes(lines, small, reach=round(0.1 * typical))
     return [FieldRegion("line", pad_box(box, 8, handwriting.shape)) for box in lines]
 
@@ -1060,15 +1058,6 @@ def find_text_lines(handwriting: np.ndarray, components: Components, used: list[
 def _curved(mark: np.ndarray) -> bool:
     """Whether a mark's ink spreads across its long axis (a digit's curves), not along one straight stroke."""
     return stroke_lean(mark)[1] > 0.3
-
-
-def _box_inside(inner: Box, outer: Box) -> bool:
-    return (
-        outer[0] <= inner[0]
-        and outer[1] <= inner[1]
-        and inner[0] + inner[2] <= outer[0] + outer[2]
-        and inner[1] + inner[3] <= outer[1] + outer[3]
-    )
 
 
 def with_detached_strokes(lines: list[Box], small: list[Box], reach: int) -> list[Box]:

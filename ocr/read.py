@@ -142,6 +142,11 @@ class DigitReading:
         return self.disagree or self.low_confidence
 
     @property
+    def cut_guessed(self) -> bool:
+        """Whether the way its run of ink was cut barely beat another (:data:`_MIN_SPLIT_MARGIN`)."""
+        return self.split_margin is not None and self.split_margin < _MIN_SPLIT_MARGIN
+
+    @property
     def reads_clearly(self) -> bool:
         """Whether the digit counts as clearly read where reading judges the page's layout."""
         return not self.needs_review if self.clear is None else self.clear
@@ -283,11 +288,7 @@ def _sure_share(reading: PageReading) -> float:
 def _sure_count(reading: PageReading) -> int:
     """How many of a reading's digits need no review, their cut from a run of ink no guess either
     (digits on their side break into marks that cut into digits as surely as any)."""
-    return sum(
-        d.reads_clearly and (d.split_margin is None or d.split_margin >= _MIN_SPLIT_MARGIN)
-        for f in reading.fields
-        for d in f.digits
-    )
+    return sum(d.reads_clearly and not d.cut_guessed for f in reading.fields for d in f.digits)
 
 
 def _quarter_turned(reading: PageReading) -> PageReading:
@@ -900,8 +901,7 @@ def doubts_about_cuts(digits: list[DigitReading], cells: int = 0) -> list[str]:
       broken digit was taken for a speck, or the comb is misread.
     """
     reasons = []
-    close = [d for d in digits if d.split_margin is not None and d.split_margin < _MIN_SPLIT_MARGIN]
-    if close:
+    if any(d.cut_guessed for d in digits):
         reasons.append("unsure where touching digits divide")
     if any(d.overlapping for d in digits):
         reasons.append("digits overlap where they were cut apart")
