@@ -466,6 +466,19 @@ def test_cursive_writing_on_a_line_is_not_reported(models, mnist, seed):
     assert [f.value for f in read_page(page, models).fields] == ["4096"]
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_name_written_joined_up_in_a_box_is_not_reported(models, mnist, seed):
+    # An application form's name box holds a name, not a number: its joined-up runs, wider than
+    # any digit and read doubtfully, make no field, not even one for review.  The form's amount
+    # box below, with its broad 2 and 5, is still read.
+    rng = np.random.default_rng(seed)
+    page = _form(mnist)
+    cv2.rectangle(page, (100, 480), (800, 570), 0, 2)
+    _arches(page, 130, 550, 4 + seed % 3, 60, rng)
+    _arches(page, 480, 550, 3 + seed % 2, 55, rng)
+    assert [f.value for f in read_page(page, models).fields] == ["03071987", "12575"]
+
+
 def test_noisy_scans_are_read_without_fields_made_of_noise(models, mnist, tmp_path):
     # Generated forms with Gaussian noise of 25 gray levels added (a poor scanner, a dim
     # photo): read unsmoothed, noise and printed text made 16 fields where there are none and
@@ -660,8 +673,14 @@ def test_cursive_is_told_from_a_number_by_a_wide_mark_and_doubt():
     assert _looks_like_a_number(flourish, "line")
     assert _looks_like_a_number(_written("line", (narrow, False), (wide, False)), "line")  # a wide 0, read clearly
     assert _looks_like_a_number(_written("line", (narrow, True), (narrow, False)), "line")  # no wide mark
-    # A box is printed for a number: a wide doubtful mark in it is sent to review, not dropped.
-    assert _looks_like_a_number(_written("box", (narrow, False), (wide, True)), "box")
+    # A box is printed for a number: a doubtful mark up to twice as wide as tall is sent to
+    # review, not dropped, and so is a wider one among clear digits.  A wider one with a third
+    # of the marks in doubt is a name written in the box.
+    assert _looks_like_a_number(_written("box", (narrow, False), (57, True)), "box")
+    assert _looks_like_a_number(_written("box", (narrow, False), (narrow, False), (narrow, False), (wide, True)), "box")
+    assert _looks_like_a_number(_written("box", (narrow, False), (wide, False)), "box")
+    assert not _looks_like_a_number(_written("box", (narrow, False), (wide, True)), "box")
+    assert not _looks_like_a_number(_written("box", (wide, True)), "box")
 
 
 def _marks(kind: str, *marks: tuple[int, bool]) -> FieldReading:
