@@ -30,6 +30,7 @@ from ocr.fields import (
 )
 from ocr.geometry import Box, FieldRegion, invert_affine, outline_components, pad_box, transform_box, union_box
 from ocr.orientation import marks_lie_on_their_side, text_orientation
+from ocr.printed import letter_probability
 from ocr.punctuation import date_slashes, phone_parentheses
 from ocr.register import register, template_regions
 from ocr.segment import Segment, reading_crop, segment_field, stroke_along_border, width_penalty
@@ -393,6 +394,15 @@ def _read_page(
     batch, index = digit_batch(segments)
     clock.lap("normalise")
     readings, decisions = classify_batch(segments, batch, index, models, clock)
+    printed, beside_print = (set(), set())
+    if template is None:
+        readings, printed, beside_print = without_printed_text(regions, readings, batch, index)
+        # Print read as digits has no say in which way up the page stands; the handwriting beside it has.
+        kept = {id(seg) for pairs in readings for seg, _ in pairs}
+        segments = [
+            [seg for seg in segs if k not in beside_print or id(seg) in kept] if k not in printed else []
+            for k, segs in enumerate(segments)
+        ]
     if turn_check and reads_better_turned(segments, batch, index, decisions, models, clock, clean.ink, free_page):
         turned = _read_page(cv2.rotate(page, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
@@ -405,6 +415,10 @@ def _read_page(
         back = np.linalg.inv(flattened[0]) @ np.vstack([back, [0.0, 0.0, 1.0]])
     fields = []
     for index, (region, pairs) in enumerate(zip(regions, readings, strict=True), start=1):
+        if index - 1 in printed:
+            continue
+        if index - 1 in beside_print:
+            region = replace(region, bbox=union_box(seg.bbox for seg, _ in pairs))
         edge_stroke = False
         if template is None:
             region, pairs, edge_stroke = without_edge_stroke(region, pairs, clean.ink.shape)
@@ -418,6 +432,8 @@ def _read_page(
             reading = _with_reasons(reading, ["a mark read as a digit was taken for a printed currency sign"])
         if edge_stroke:
             reading = _with_reasons(reading, ["a mark at the page edge left out"])
+        if index - 1 in beside_print:
+            reading = _with_reasons(reading, ["written beside printed text, which was left out"])
         written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
         if written and stroke_along_border(ink, h_mask, v_mask, region, written):
             reading = _with_reasons(reading, ["a stroke may run along the box's border, erased with it"])
@@ -664,6 +680,86 @@ def without_printed_signs(
             doubted.add(k)
         out.append([pair for i, pair in enumerate(pairs) if i not in drop] if drop else pairs)
     return out, doubted
+
+
+# A line of free writing is printed text when at least this many of its marks, and this share of
+# them, are printed letters by :func:`ocr.printed.letter_probability` at this probability or more.
+# Held-out fonts' letters reach 0.9 85% of the time, MNIST test's digits 0.08% (docs/performance.md).
+_MIN_LETTERS = 3
+_MIN_LETTER_SHARE = 0.2
+_LETTER = 0.9
+# Marks narrower than this share of their height are bars, no letters whatever the model says: the
+# 1s of a fine pen were letters to it on a page of unseen layouts (seed 5).
+_BAR_ASPECT = 0.4
+# Marks of a printed line that are no letters and this much taller than its capitals are
+# handwriting beside the print (a number written after a printed label), and are read on.
+_TALLER_THAN_PRINT = 1.2
+# Capitals and digits stand about this much taller than small letters in most typefaces; a
+# letter this much taller than another is a capital (or has an ascender).
+_CAPITALS = 1.4
+_TALL_LETTER = 1.25
+
+
+def without_printed_text(
+    regions: list[FieldRegion],
+    readings: list[list[tuple[Segment, DigitReading | None]]],
+    batch: np.ndarray | None,
+    index: dict[int, int],
+) -> tuple[list[list[tuple[Segment, DigitReading | None]]], set[int], set[int]]:
+    """Lines of free writing with the printed text in them left out.
+
+    A page without boxes may carry print (a letter's heading, an invoice's
+    lines); cut into marks, a printed line is read as digits, most of them in
+    doubt.  A ``line`` field with at least :data:`_MIN_LETTERS` marks, and
+    :data:`_MIN_LETTER_SHARE` of them, taken for printed letters is print.
+    What is written by hand beside it (a run of marks at its end, or else at its
+    start, that are no letters and well over the print's height) is kept, with
+    the separators among them, as the field;
+    a printed line without any is no field at all.  Returns the readings, the
+    indices of the fields that were print through and through, and of those
+    cut down to the handwriting beside the print.  Boxes and combs are printed
+    for numbers and are not judged so.
+    """
+    if batch is None:
+        return readings, set(), set()
+    out, dropped, cut = [], set(), set()
+    for k, (region, pairs) in enumerate(zip(regions, readings, strict=True)):
+        digits = [i for i, (seg, digit) in enumerate(pairs) if digit is not None and id(seg) in index]
+        if region.kind != "line" or len(digits) < _MIN_LETTERS:
+            out.append(pairs)
+            continue
+        p = letter_probability(batch[[index[id(pairs[i][0])] for i in digits]])
+        # A bar is a 1 as well as an l, an I or an i: only broader marks are letters.
+        broad = [pairs[i][0].bbox[2] >= _BAR_ASPECT * pairs[i][0].bbox[3] for i in digits]
+        letters = [i for i, q, b in zip(digits, p, broad, strict=True) if q >= _LETTER and b]
+        if len(letters) < max(_MIN_LETTERS, _MIN_LETTER_SHARE * len(digits)):
+            out.append(pairs)
+            continue
+        heights = [pairs[i][0].bbox[3] for i in letters]
+        # The print's capitals and digits: its tallest letter, or its small letters' height
+        # times :data:`_CAPITALS` where only those were found (all letters of a height).
+        capitals = max(heights) if max(heights) >= _TALL_LETTER * min(heights) else _CAPITALS * median(heights)
+        tall = [i not in letters and pairs[i][0].bbox[3] > _TALLER_THAN_PRINT * capitals for i in digits]
+        # Handwriting beside the print is a run of such marks at its end (or at its start): tall
+        # marks among printed ones are the print's slashes and brackets.
+        after = len(tall) - next((n for n, t in enumerate(reversed(tall)) if not t), len(tall))
+        before = next((n for n, t in enumerate(tall) if not t), len(tall))
+        kept = digits[after:] if after < len(digits) else digits[:before]
+        if not kept:
+            dropped.add(k)
+            out.append([])
+            continue
+        x0 = min(pairs[i][0].bbox[0] for i in kept)
+        x1 = max(pairs[i][0].bbox[0] + pairs[i][0].bbox[2] for i in kept)
+        out.append(
+            [
+                (seg, digit)
+                for i, (seg, digit) in enumerate(pairs)
+                if i in kept or (digit is None and x0 <= seg.bbox[0] and seg.bbox[0] + seg.bbox[2] <= x1)
+            ]
+        )
+        cut.add(k)
+    return out, dropped, cut
 
 
 def run_together(

@@ -31,7 +31,8 @@ SIGNS = "$€£"
 # rendered in other sizes, turned, blurred and thresholded again reached it (docs/performance.md).
 MIN_SIMILARITY = 0.85
 
-_HERSHEY = (
+# OpenCV's Hershey fonts that draw print (the script ones draw handwriting).
+HERSHEY_FACES = (
     cv2.FONT_HERSHEY_SIMPLEX,
     cv2.FONT_HERSHEY_DUPLEX,
     cv2.FONT_HERSHEY_COMPLEX,
@@ -40,7 +41,8 @@ _HERSHEY = (
 )
 
 
-def _cut_to_ink(mask: np.ndarray) -> np.ndarray:
+def cut_to_ink(mask: np.ndarray) -> np.ndarray:
+    """A mask cut to the box of its ink, as a segment's crop is."""
     ys, xs = np.nonzero(mask)
     return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
@@ -62,13 +64,13 @@ def render_templates(font_files: list[Path]) -> tuple[list[str], np.ndarray]:
                 mask = np.where(np.asarray(img) > 127, 255, 0).astype(np.uint8)
                 if mask.any():
                     signs.append(sign)
-                    masks.append(_cut_to_ink(mask))
-    for face in _HERSHEY:
+                    masks.append(cut_to_ink(mask))
+    for face in HERSHEY_FACES:
         for scale, pen in ((1.5, 2), (2.5, 4)):
             img = np.zeros((200, 200), np.uint8)
             cv2.putText(img, "$", (40, 150), face, scale, 255, pen, cv2.LINE_AA)
             signs.append("$")
-            masks.append(_cut_to_ink(np.where(img > 127, 255, 0).astype(np.uint8)))
+            masks.append(cut_to_ink(np.where(img > 127, 255, 0).astype(np.uint8)))
     return signs, np.stack([reading_crop(m) for m in masks]).astype(np.float32)
 
 

@@ -442,6 +442,32 @@ def test_printed_text_and_a_signature_give_no_numbers(models):
     assert [f.value for f in reading.fields if not f.needs_review] == []
 
 
+@pytest.mark.parametrize("face", [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_COMPLEX, cv2.FONT_HERSHEY_TRIPLEX])
+def test_printed_lines_on_a_page_without_boxes_are_no_fields(models, mnist, face):
+    # A note or an invoice: print as tall as the handwriting around it, printed numbers in it.
+    # Only the handwritten number is a field; before the print was told apart, each printed
+    # line was a field for review ("171010020931" for "Invoice 20931").
+    page = blank()
+    for i, line in enumerate(["Invoice 20931", "Total: 450.00", "Customer reference", "Date 12/03/2025"]):
+        cv2.putText(page, line, (100, 90 + 70 * i), face, 1.4, 0, 3)
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(page, d, 200 + i * 75, 600, 90)
+    assert [f.value for f in read_page(page, models).fields] == ["4096"]
+
+
+def test_a_number_written_after_a_printed_label_on_its_line_is_kept_for_review(models, mnist):
+    # One line: the label's letters, half of them read in doubt, and the number.  Read whole, the
+    # line was no number at all and the number was lost.
+    page = blank()
+    cv2.putText(page, "Account number", (20, 300), cv2.FONT_HERSHEY_SIMPLEX, 1.8, 0, 3)
+    for i, d in enumerate(_digits(mnist, "40965")):
+        draw_digit(page, d, 560 + i * 75, 220, 90)
+    (field,) = read_page(page, models).fields
+    assert field.value == "40965"
+    assert field.needs_review and "written beside printed text, which was left out" in field.reasons
+    assert field.bbox[0] >= 540  # the label is no part of it
+
+
 def _arches(page: np.ndarray, x0: int, y0: int, count: int, height: int, rng: np.random.Generator) -> None:
     """Joined-up arches on a baseline at ``y0``, as a cursive name or a signature is written."""
     t = np.linspace(0, 2 * np.pi * count, 60 * count)
