@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -691,13 +691,18 @@ _LETTER = 0.9
 # Marks narrower than this share of their height are bars, no letters whatever the model says: the
 # 1s of a fine pen were letters to it on a page of unseen layouts (seed 5).
 _BAR_ASPECT = 0.4
-# Marks of a printed line that are no letters and this much taller than its capitals are
-# handwriting beside the print (a number written after a printed label), and are read on.
+# A run of marks at a printed line's end (or start) that are no letters, this much taller than
+# its tallest letter, and each this much taller than every other mark of the line (its capitals,
+# digits and brackets) is handwriting beside the print (a number written after a printed label),
+# and is read on.
 _TALLER_THAN_PRINT = 1.2
-# Capitals and digits stand about this much taller than small letters in most typefaces; a
-# letter this much taller than another is a capital (or has an ascender).
-_CAPITALS = 1.4
-_TALL_LETTER = 1.25
+# A short label ("Total", "No.", "Ref") has fewer letters than print is told by: one letter or
+# more followed (or led) by a run of at least this many marks that are taller than the label
+# by the same measure is a number written beside its label.
+_MIN_LABELLED_RUN = 2
+# ... and a label of at least this many marks: a lone small mark read as a letter at the end of a
+# handwritten number is the number's own last digit written small (an unseen-layout page's "0").
+_MIN_LABEL = 2
 
 
 def without_printed_text(
@@ -713,8 +718,10 @@ def without_printed_text(
     doubt.  A ``line`` field with at least :data:`_MIN_LETTERS` marks, and
     :data:`_MIN_LETTER_SHARE` of them, taken for printed letters is print.
     What is written by hand beside it (a run of marks at its end, or else at its
-    start, that are no letters and well over the print's height) is kept, with
-    the separators among them, as the field;
+    start, that are no letters and well over the print's height, its capitals
+    included: :data:`_TALLER_THAN_PRINT`) is kept, with
+    the separators among them, as the field, and so it is beside a short label
+    (a letter or more, and a run of :data:`_MIN_LABELLED_RUN` such marks or more);
     a printed line without any is no field at all.  Returns the readings, the
     indices of the fields that were print through and through, and of those
     cut down to the handwriting beside the print.  Boxes and combs are printed
@@ -725,26 +732,34 @@ def without_printed_text(
     out, dropped, cut = [], set(), set()
     for k, (region, pairs) in enumerate(zip(regions, readings, strict=True)):
         digits = [i for i, (seg, digit) in enumerate(pairs) if digit is not None and id(seg) in index]
-        if region.kind != "line" or len(digits) < _MIN_LETTERS:
+        if region.kind != "line" or len(digits) < 1 + _MIN_LABELLED_RUN:
             out.append(pairs)
             continue
         p = letter_probability(batch[[index[id(pairs[i][0])] for i in digits]])
         # A bar is a 1 as well as an l, an I or an i: only broader marks are letters.
         broad = [pairs[i][0].bbox[2] >= _BAR_ASPECT * pairs[i][0].bbox[3] for i in digits]
         letters = [i for i, q, b in zip(digits, p, broad, strict=True) if q >= _LETTER and b]
-        if len(letters) < max(_MIN_LETTERS, _MIN_LETTER_SHARE * len(digits)):
+        if not letters:
             out.append(pairs)
             continue
-        heights = [pairs[i][0].bbox[3] for i in letters]
-        # The print's capitals and digits: its tallest letter, or its small letters' height
-        # times :data:`_CAPITALS` where only those were found (all letters of a height).
-        capitals = max(heights) if max(heights) >= _TALL_LETTER * min(heights) else _CAPITALS * median(heights)
-        tall = [i not in letters and pairs[i][0].bbox[3] > _TALLER_THAN_PRINT * capitals for i in digits]
+        printed = len(letters) >= max(_MIN_LETTERS, _MIN_LETTER_SHARE * len(digits))
+        tallest = max(pairs[i][0].bbox[3] for i in letters)
+        tall = [i not in letters and pairs[i][0].bbox[3] > _TALLER_THAN_PRINT * tallest for i in digits]
         # Handwriting beside the print is a run of such marks at its end (or at its start): tall
         # marks among printed ones are the print's slashes and brackets.
         after = len(tall) - next((n for n, t in enumerate(reversed(tall)) if not t), len(tall))
         before = next((n for n, t in enumerate(tall) if not t), len(tall))
         kept = digits[after:] if after < len(digits) else digits[:before]
+        rest = [pairs[i][0].bbox[3] for i in digits if i not in kept]
+        if kept and rest and min(pairs[i][0].bbox[3] for i in kept) <= _TALLER_THAN_PRINT * max(rest):
+            kept = []  # no taller than the print's capitals, digits or brackets: print too
+        if not printed and (
+            len(kept) < _MIN_LABELLED_RUN or len(rest) < _MIN_LABEL or _scrawl([pairs[i][1] for i in digits])
+        ):
+            # A letter or two, and no run of taller marks beside them, or a signature (whose arcs
+            # are letters to the model too): read as it is.
+            out.append(pairs)
+            continue
         if not kept:
             dropped.add(k)
             out.append([])
@@ -1142,7 +1157,7 @@ def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
             return True
     if not reading.digits or len(reading.digits) > _MAX_DIGITS_IN_LINE:
         return False
-    if _scrawl(reading):
+    if _scrawl(reading.digits):
         return False
     return accepted >= _MIN_ACCEPTED_SHARE_IN_LINES * len(reading.digits)
 
@@ -1164,7 +1179,7 @@ def _written_in_box(reading: FieldReading) -> bool:
     )
 
 
-def _scrawl(reading: FieldReading) -> bool:
+def _scrawl(digits: Sequence[DigitReading]) -> bool:
     """Whether a line of free writing has a mark far wider than any digit and a good share of its marks in doubt.
 
     Cursive writing (a payee's name on a cheque, a signature on its line) breaks into
@@ -1187,11 +1202,11 @@ def _scrawl(reading: FieldReading) -> bool:
     none, most of them signatures on a cheque's line, and no field of the truth: every set
     read as many fields exactly as before.
     """
-    boxes = [d.bbox for d in reading.digits]
-    doubtful = sum(not d.reads_clearly for d in reading.digits)
+    boxes = [d.bbox for d in digits]
+    doubtful = sum(not d.reads_clearly for d in digits)
     if doubtful > 0 and doubtful >= _MIN_DOUBT_IN_SCRAWL * len(boxes) and too_wide(boxes):
         return True
-    in_review = sum(d.needs_review for d in reading.digits)
+    in_review = sum(d.needs_review for d in digits)
     return (
         len(boxes) >= _MIN_MARKS_IN_CUT_SCRAWL
         and in_review >= _MIN_REVIEW_IN_CUT_SCRAWL * len(boxes)

@@ -468,6 +468,41 @@ def test_a_number_written_after_a_printed_label_on_its_line_is_kept_for_review(m
     assert field.bbox[0] >= 540  # the label is no part of it
 
 
+@pytest.mark.parametrize("label", ["Total", "Ref"])
+@pytest.mark.parametrize("face", [cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_TRIPLEX])
+def test_a_number_after_a_short_printed_label_is_read_without_it(models, mnist, label, face):
+    # A label of a few marks, one of them a letter, is too short to be told as print, but the
+    # run of taller marks after it is the number: before, the label's marks were read into it
+    # ("706140965" for "Total 40965", "8840965" for "Ref 40965").
+    page = blank()
+    cv2.putText(page, label, (80, 300), face, 1.3, 0, 3)
+    width = cv2.getTextSize(label, face, 1.3, 3)[0][0]
+    for i, d in enumerate(_digits(mnist, "40965")):
+        draw_digit(page, d, 120 + width + i * 70, 230, 80)
+    (field,) = read_page(page, models).fields
+    assert field.value == "40965" and "written beside printed text, which was left out" in field.reasons
+
+
+def test_a_small_last_digit_taken_for_a_letter_is_no_label(models, mnist, monkeypatch):
+    # A digit written small at the end of a number, should the letter model take it for a
+    # letter, stays in the number: a label is two marks or more (an unseen-layout page's
+    # "41804660" lost its last 0 so).
+    import ocr.read
+
+    page = blank()
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(page, d, 200 + i * 75, 300, 90)
+    draw_digit(page, _digits(mnist, "0")[0], 200 + 4 * 75, 340, 45)
+    monkeypatch.setattr(ocr.read, "letter_probability", lambda crops: np.eye(len(crops))[-1])
+    (field,) = read_page(page, models).fields
+    assert field.value == "40960"
+    # With a second small mark taken for a letter, the two are a label after the number.
+    draw_digit(page, _digits(mnist, "00")[1], 200 + 5 * 75, 340, 45)
+    monkeypatch.setattr(ocr.read, "letter_probability", lambda crops: np.eye(len(crops))[-1])
+    (field,) = read_page(page, models).fields
+    assert field.value == "4096" and "written beside printed text, which was left out" in field.reasons
+
+
 def _arches(page: np.ndarray, x0: int, y0: int, count: int, height: int, rng: np.random.Generator) -> None:
     """Joined-up arches on a baseline at ``y0``, as a cursive name or a signature is written."""
     t = np.linspace(0, 2 * np.pi * count, 60 * count)
