@@ -96,7 +96,7 @@ def find_fields(
     rects = find_rects(rules, v_mask)
     strokes = np.array(stroke_boxes(marks), np.int64).reshape(-1, 4)  # their boxes, for the next two steps
     rects = drop_rects_in_writing(rects, strokes)
-    fields = group_rects(rects, writing_height(strokes, [r.outer for r in rects]))
+    fields = group_rects(rects, *writing_height(strokes, [r.outer for r in rects]))
     # Every mark, ink or thin however light: the outlines of cells the box finder missed, and open combs.
     all_marks = ink if fine is None else cv2.bitwise_or(ink, fine)
     fields = complete_combs(fields, all_marks)
@@ -800,13 +800,25 @@ def comb_neighbours(boxes: np.ndarray) -> np.ndarray:
     return same_row & similar & close
 
 
-def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRegion]:
+# Least height of a comb's boxes against the typical height of the page's marks outside boxes
+# (print and free writing).  On calibration forms and cheques (seeds 91, 92) and 240 pages of
+# unseen layouts, every comb's boxes stood 1.5 times that or more (inner heights); the two 0s of
+# "450.00" printed in OpenCV's Hershey duplex face, a comb on a page of print, 0.73.
+_MIN_COMB_HEIGHT = 0.8
+# ... measured on this many marks or more: a few marks outside boxes (a digit run through a comb
+# and out of it, merged with the comb's borders into one tall mark) say nothing of the page's print.
+_MIN_PRINT_MARKS = 8
+
+
+def group_rects(rects: list[Rect], writing: float | None = None, marks: int = 0) -> list[FieldRegion]:
     """Rows of similar boxes become combs; lone boxes stay boxes.
 
     Boxes join a comb when they share top and bottom (within a few pixels),
     have similar widths and sit side by side with a gap under half a box.
     ``writing`` is the typical height (pixels) of the page's marks outside
-    boxes (:func:`writing_height`); a lone box cannot be much smaller.
+    boxes (:func:`writing_height`), measured on ``marks`` of them; a lone box
+    cannot be much smaller, nor, where :data:`_MIN_PRINT_MARKS` or more were
+    measured (a page of print), a comb's boxes (:data:`_MIN_COMB_HEIGHT`).
     """
     rects = sorted(rects, key=lambda r: (r.outer[1], r.outer[0]))
     order = sorted(range(len(rects)), key=lambda k: rects[k].outer[0])
@@ -820,6 +832,16 @@ def group_rects(rects: list[Rect], writing: float | None = None) -> list[FieldRe
         else:
             groups.append([k])
     rect_groups = [[rects[k] for k in g] for g in groups]
+    # A row of boxes smaller than the page's print is no comb: the rounded-square 0s of a
+    # printed "450.00" side by side make one.
+    rect_groups = [
+        g
+        for g in rect_groups
+        if len(g) == 1
+        or writing is None
+        or marks < _MIN_PRINT_MARKS
+        or median([r.outer[3] for r in g]) >= _MIN_COMB_HEIGHT * writing
+    ]
     combs = [g for g in rect_groups if len(g) >= 2]
     cell_height = median([r.outer[3] for g in combs for r in g]) if combs else None
     fields = []
@@ -971,16 +993,16 @@ def is_number_box(box: Box, comb_cell_height: float | None, writing: float | Non
     return comb_cell_height is None or 0.6 * comb_cell_height <= h <= 2.5 * comb_cell_height
 
 
-def writing_height(strokes: np.ndarray, boxes: list[Box]) -> float | None:
-    """Median height (pixels) of the marks outside ``boxes``: printed text and free handwriting.
+def writing_height(strokes: np.ndarray, boxes: list[Box]) -> tuple[float | None, int]:
+    """Median height (pixels) of the marks outside ``boxes`` (printed text and free handwriting), and their number.
 
     ``strokes`` (N, 4): the :func:`stroke_boxes` of the page's ink without ruled lines.
-    None when there are no such marks.
+    The height is None when there are no such marks.
     """
     marks = strokes
     if len(boxes):
         marks = marks[~contains_boxes(np.array(boxes, np.int64).reshape(-1, 4), marks, 2).any(axis=0)]
-    return median(marks[:, 3]) if len(marks) else None
+    return (median(marks[:, 3]) if len(marks) else None), len(marks)
 
 
 def _handwriting(

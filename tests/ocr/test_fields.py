@@ -275,6 +275,11 @@ def test_runs_and_grouping_geometry():
     lone = Rect((600, 10, 300, 80), (602, 12, 296, 76))
     fields = group_rects([cell(100), cell(150), cell(200), lone])
     assert [(f.kind, len(f.cells)) for f in fields] == [("comb", 3), ("box", 1)]
+    # Boxes 56 pixels tall among 8 marks of print 40 pixels tall are a comb; among print 80 tall,
+    # none; among 7 marks 80 tall (too few to tell print by) a comb again.
+    assert [f.kind for f in group_rects([cell(100), cell(150)], writing=40, marks=8)] == ["comb"]
+    assert group_rects([cell(100), cell(150)], writing=80, marks=8) == []
+    assert [f.kind for f in group_rects([cell(100), cell(150)], writing=80, marks=7)] == ["comb"]
 
 
 def test_a_zero_drawn_square_in_a_comb_cell_is_not_a_box(mnist):

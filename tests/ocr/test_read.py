@@ -455,6 +455,19 @@ def test_printed_lines_on_a_page_without_boxes_are_no_fields(models, mnist, face
     assert [f.value for f in read_page(page, models).fields] == ["4096"]
 
 
+def test_print_whose_0s_look_like_boxes_makes_no_comb(models, mnist):
+    # The rounded-square 0s of "450.00" in a duplex face side by side were a comb of two empty
+    # boxes: the page was taken for a form, and the number written below it was never looked for.
+    page = blank()
+    for i, line in enumerate(["Invoice 20931", "Total: 450.00", "Customer reference"]):
+        cv2.putText(page, line, (100, 90 + 70 * i), cv2.FONT_HERSHEY_DUPLEX, 1.4, 0, 3)
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(page, d, 200 + i * 75, 600, 90)
+    fields = read_page(page, models).fields
+    assert all(f.kind == "line" for f in fields)
+    assert [(f.value, f.needs_review) for f in fields if f.bbox[1] > 500] == [("4096", False)]
+
+
 def test_a_number_written_after_a_printed_label_on_its_line_is_kept_for_review(models, mnist):
     # One line: the label's letters, half of them read in doubt, and the number.  Read whole, the
     # line was no number at all and the number was lost.
