@@ -684,7 +684,8 @@ def without_printed_signs(
 
 # A line of free writing is printed text when at least this many of its marks, and this share of
 # them, are printed letters by :func:`ocr.printed.letter_probability` at this probability or more.
-# Held-out fonts' letters reach 0.9 85% of the time, MNIST test's digits 0.08% (docs/performance.md).
+# Letters of fonts held out of its fitting reach 0.9 99.0% of the time, MNIST test's digits as
+# cut from a page 0.07% (the shipped model; docs/performance.md, ``bench/letters.py``).
 _MIN_LETTERS = 3
 _MIN_LETTER_SHARE = 0.2
 _LETTER = 0.9
@@ -719,10 +720,10 @@ def without_printed_text(
     :data:`_MIN_LETTER_SHARE` of them, taken for printed letters is print.
     What is written by hand beside it (a run of marks at its end, or else at its
     start, that are no letters and well over the print's height, its capitals
-    included: :data:`_TALLER_THAN_PRINT`) is kept, with
-    the separators among them, as the field, and so it is beside a short label
-    (a letter or more, and a run of :data:`_MIN_LABELLED_RUN` such marks or more);
-    a printed line without any is no field at all.  Returns the readings, the
+    included: :data:`_TALLER_THAN_PRINT`) is kept, with the separators among
+    them, as the field; so it is beside a short label (a letter or more, and a
+    run of :data:`_MIN_LABELLED_RUN` such marks or more), unless the line is a
+    signature.  A printed line without such a run is no field at all.  Returns the readings, the
     indices of the fields that were print through and through, and of those
     cut down to the handwriting beside the print.  Boxes and combs are printed
     for numbers and are not judged so.
