@@ -688,6 +688,9 @@ def without_printed_signs(
 # cut from a page 0.07% (the shipped model; docs/performance.md, ``bench/letters.py``).
 _MIN_LETTERS = 3
 _MIN_LETTER_SHARE = 0.2
+# A box is printed for a number: what it holds is text only where this share of its marks are
+# letters (a name in block capitals in a form's name box, "FOR OFFICE USE").
+_MIN_LETTER_SHARE_IN_BOX = 0.4
 _LETTER = 0.9
 # Marks narrower than this share of their height are bars, no letters whatever the model says: the
 # 1s of a fine pen were letters to it on a page of unseen layouts (seed 5).
@@ -712,7 +715,7 @@ def without_printed_text(
     batch: np.ndarray | None,
     index: dict[int, int],
 ) -> tuple[list[list[tuple[Segment, DigitReading | None]]], set[int], set[int]]:
-    """Lines of free writing with the printed text in them left out.
+    """Lines of free writing, and boxes, with the printed text in them left out.
 
     A page without boxes may carry print (a letter's heading, an invoice's
     lines); cut into marks, a printed line is read as digits, most of them in
@@ -725,15 +728,18 @@ def without_printed_text(
     run of :data:`_MIN_LABELLED_RUN` such marks or more), unless the line is a
     signature.  A printed line without such a run is no field at all.  Returns the readings, the
     indices of the fields that were print through and through, and of those
-    cut down to the handwriting beside the print.  Boxes and combs are printed
-    for numbers and are not judged so.
+    cut down to the handwriting beside the print.  A box is judged so too, but
+    its text needs :data:`_MIN_LETTER_SHARE_IN_BOX` of its marks to be letters
+    (a name in capitals in a name box), and a box is left out only when it holds
+    nothing but print: it is never cut down.  Combs hold one digit a cell and are
+    not judged so.
     """
     if batch is None:
         return readings, set(), set()
     out, dropped, cut = [], set(), set()
     for k, (region, pairs) in enumerate(zip(regions, readings, strict=True)):
         digits = [i for i, (seg, digit) in enumerate(pairs) if digit is not None and id(seg) in index]
-        if region.kind != "line" or len(digits) < 1 + _MIN_LABELLED_RUN:
+        if region.kind not in ("line", "box") or len(digits) < 1 + _MIN_LABELLED_RUN:
             out.append(pairs)
             continue
         p = letter_probability(batch[[index[id(pairs[i][0])] for i in digits]])
@@ -743,7 +749,8 @@ def without_printed_text(
         if not letters:
             out.append(pairs)
             continue
-        printed = len(letters) >= max(_MIN_LETTERS, _MIN_LETTER_SHARE * len(digits))
+        share = _MIN_LETTER_SHARE if region.kind == "line" else _MIN_LETTER_SHARE_IN_BOX
+        printed = len(letters) >= max(_MIN_LETTERS, share * len(digits))
         tallest = max(pairs[i][0].bbox[3] for i in letters)
         tall = [i not in letters and pairs[i][0].bbox[3] > _TALLER_THAN_PRINT * tallest for i in digits]
         # Handwriting beside the print is a run of such marks at its end (or at its start): tall
@@ -754,7 +761,11 @@ def without_printed_text(
         rest = [pairs[i][0].bbox[3] for i in digits if i not in kept]
         if kept and rest and min(pairs[i][0].bbox[3] for i in kept) <= _TALLER_THAN_PRINT * max(rest):
             kept = []  # no taller than the print's capitals, digits or brackets: print too
-        if not printed and (
+        if region.kind == "box":
+            if not printed or kept:  # a box holding anything but print is read as it is
+                out.append(pairs)
+                continue
+        elif not printed and (
             len(kept) < _MIN_LABELLED_RUN or len(rest) < _MIN_LABEL or _scrawl([pairs[i][1] for i in digits])
         ):
             # A letter or two, and no run of taller marks beside them, or a signature (whose arcs

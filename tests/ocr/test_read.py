@@ -553,6 +553,23 @@ def test_a_name_written_joined_up_in_a_box_is_not_reported(models, mnist, seed):
     assert [f.value for f in read_page(page, models).fields] == ["03071987", "12575"]
 
 
+@pytest.mark.parametrize(
+    "text, face",
+    [
+        ("PETER BROWN", cv2.FONT_HERSHEY_SIMPLEX),
+        ("Anna Kowalski", cv2.FONT_HERSHEY_COMPLEX),
+        ("FOR OFFICE USE", cv2.FONT_HERSHEY_DUPLEX),
+    ],
+)
+def test_letters_in_a_box_are_not_reported(models, mnist, text, face):
+    # A name in capitals in a form's name box, or a box with its use printed in it: before, a
+    # field for review of 10-16 doubtful digits ("0568880141" for PETER BROWN).
+    page = _form(mnist)
+    cv2.rectangle(page, (100, 480), (800, 570), 0, 2)
+    cv2.putText(page, text, (120, 548), face, 1.6, 0, 3)
+    assert [f.value for f in read_page(page, models).fields] == ["03071987", "12575"]
+
+
 def test_noisy_scans_are_read_without_fields_made_of_noise(models, mnist, tmp_path):
     # Generated forms with Gaussian noise of 25 gray levels added (a poor scanner, a dim
     # photo): read unsmoothed, noise and printed text made 16 fields where there are none and
