@@ -715,6 +715,24 @@ def test_lines_of_digits_are_read_on_a_page_whose_only_box_holds_no_number(model
     assert [(f.kind, f.value) for f in reading.fields] == [("line", v) for v in expected]
 
 
+def test_a_paper_edge_a_little_way_in_makes_no_column_of_ones(models, mnist):
+    # A photo's sheet edge 60 px in from the photo's border (outside the border band), broken
+    # into strokes one under another: each was a lone 1 for review.
+    page = blank()
+    for y in (150, 300, 520, 700):
+        cv2.line(page, (60, y), (62, y + 60), 0, 4)
+    for line, y in enumerate((200, 500)):
+        for i, d in enumerate(_digits(mnist, ["4096", "5213"][line])):
+            draw_digit(page, d, 400 + i * 75, y, 90)
+    assert [f.value for f in read_page(page, models).fields] == ["4096", "5213"]
+    # A lone 1 of its own is still a field (for review).
+    page = blank()
+    cv2.line(page, (60, 150), (62, 210), 0, 4)
+    for i, d in enumerate(_digits(mnist, "4096")):
+        draw_digit(page, d, 400 + i * 75, 500, 90)
+    assert [f.value for f in read_page(page, models).fields] == ["1", "4096"]
+
+
 def test_a_flourish_in_a_line_of_digits_sends_it_to_review(models, mnist):
     page = blank()
     for row, text in enumerate(["4096", "5213"]):
