@@ -168,6 +168,12 @@ def outline_components(mask: np.ndarray) -> Outlines:
     return Outlines(mask, boxes, seeds)
 
 
+def cut_to_ink(mask: np.ndarray) -> np.ndarray:
+    """A mask (ink non-zero, some ink in it) cut to the box of its ink, as a segment's crop is."""
+    ys, xs = np.nonzero(mask)
+    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+
+
 def stroke_lean(mask: np.ndarray) -> tuple[float, float]:
     """(lean, spread) of a mark's ink (255 ink): the angle of its long axis from the vertical in
     degrees, positive when its top lies to the right, and how wide its ink spreads across that axis

@@ -29,12 +29,12 @@ import numpy as np
 
 from ocr.augment import distort_test_digits
 from ocr.errors import BlankCropError
+from ocr.geometry import cut_to_ink
 from ocr.hog import hog_features
 from ocr.segment import reading_crop
-from ocr.symbols import HERSHEY_FACES, cut_to_ink
+from ocr.symbols import FONT_DIR, HERSHEY_FACES
 
 MODEL_PATH = Path(__file__).parent / "models" / "letters.npz"
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 LETTERS = "acdefhkmnprtuvwxyACEFHKLMNPRTUVWXY"
 DIGITS = "0123456789"
 # The faces letters are drawn in besides the TrueType fonts: the ones that draw print.
@@ -160,7 +160,7 @@ def letter_probability(crops: np.ndarray, model: dict[str, np.ndarray] | None = 
 
 
 def main(argv: list[str]) -> None:
-    """Fit the model from MNIST train and the fonts, write it, and print its accuracy on held-out crops."""
+    """Fit the model from MNIST train and the fonts and write it (``bench/letters.py`` measures it)."""
     from ocr.mnist import load_mnist
 
     parser = argparse.ArgumentParser(prog="python -m ocr.printed", description=main.__doc__)

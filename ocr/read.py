@@ -728,13 +728,13 @@ def without_printed_text(
     included: :data:`_TALLER_THAN_PRINT`) is kept, with the separators among
     them, as the field; so it is beside a short label (a letter or more, and a
     run of :data:`_MIN_LABELLED_RUN` such marks or more), unless the line is a
-    signature.  A printed line without such a run is no field at all.  Returns the readings, the
-    indices of the fields that were print through and through, and of those
-    cut down to the handwriting beside the print.  A box is judged so too, but
-    its text needs :data:`_MIN_LETTER_SHARE_IN_BOX` of its marks to be letters
-    (a name in capitals in a name box), and a box is left out only when it holds
-    nothing but print: it is never cut down.  Combs hold one digit a cell and are
-    not judged so.
+    signature.  A printed line without such a run is no field at all.  A box is
+    judged so too, but its text needs :data:`_MIN_LETTER_SHARE_IN_BOX` of its
+    marks to be letters (a name in capitals in a name box), and a box is left out
+    only when it holds nothing but print: it is never cut down.  Combs hold one
+    digit a cell and are not judged so.  Returns the readings, the indices of the
+    fields that were print through and through, and of those cut down to the
+    handwriting beside the print.
     """
     if batch is None:
         return readings, set(), set()
@@ -1204,12 +1204,14 @@ def _written_in_box(reading: FieldReading) -> bool:
     together are cut apart before this is asked, and a run left whole is one doubtful mark
     among clear ones.
     """
-    doubtful = sum(not d.reads_clearly for d in reading.digits)
-    return (
-        doubtful > 0
-        and doubtful >= _MIN_DOUBT_IN_SCRAWL * len(reading.digits)
-        and too_wide([d.bbox for d in reading.digits], _BOX_SCRAWL_ASPECT)
-    )
+    return _wide_and_doubted(reading.digits, _BOX_SCRAWL_ASPECT)
+
+
+def _wide_and_doubted(digits: Sequence[DigitReading], ratio: float) -> bool:
+    """Whether a mark is over ``ratio`` times as wide as tall, and :data:`_MIN_DOUBT_IN_SCRAWL` of
+    the marks (one at least) are in doubt."""
+    doubtful = sum(not d.reads_clearly for d in digits)
+    return doubtful > 0 and doubtful >= _MIN_DOUBT_IN_SCRAWL * len(digits) and too_wide([d.bbox for d in digits], ratio)
 
 
 def _scrawl(digits: Sequence[DigitReading]) -> bool:
@@ -1235,10 +1237,9 @@ def _scrawl(digits: Sequence[DigitReading]) -> bool:
     none, most of them signatures on a cheque's line, and no field of the truth: every set
     read as many fields exactly as before.
     """
-    boxes = [d.bbox for d in digits]
-    doubtful = sum(not d.reads_clearly for d in digits)
-    if doubtful > 0 and doubtful >= _MIN_DOUBT_IN_SCRAWL * len(boxes) and too_wide(boxes):
+    if _wide_and_doubted(digits, _MAX_MARK_ASPECT):
         return True
+    boxes = [d.bbox for d in digits]
     in_review = sum(d.needs_review for d in digits)
     return (
         len(boxes) >= _MIN_MARKS_IN_CUT_SCRAWL

@@ -21,9 +21,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ocr.geometry import cut_to_ink
 from ocr.segment import reading_crop
 
 TEMPLATES_PATH = Path(__file__).parent / "models" / "symbols.npz"
+# Where the DejaVu fonts the templates (and the letters of ocr.printed) are drawn from usually are.
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 SIGNS = "$€£"
 # A mark is a printed sign when its crop correlates with one of the sign's templates at least
 # this much.  On the 37,912 digits cut from the calibration pages (validation digits, seeds
@@ -39,12 +42,6 @@ HERSHEY_FACES = (
     cv2.FONT_HERSHEY_TRIPLEX,
     cv2.FONT_HERSHEY_PLAIN,
 )
-
-
-def cut_to_ink(mask: np.ndarray) -> np.ndarray:
-    """A mask cut to the box of its ink, as a segment's crop is."""
-    ys, xs = np.nonzero(mask)
-    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
 
 
 def render_templates(font_files: list[Path]) -> tuple[list[str], np.ndarray]:
@@ -104,7 +101,7 @@ def printed_signs(crops: np.ndarray, templates: tuple[tuple[str, ...], np.ndarra
 
 def main(argv: list[str]) -> None:
     """``python -m ocr.symbols [FONT_DIR]``: render the templates from the DejaVu fonts in FONT_DIR."""
-    font_dir = Path(argv[0]) if argv else Path("/usr/share/fonts/truetype/dejavu")
+    font_dir = Path(argv[0]) if argv else FONT_DIR
     fonts = sorted(font_dir.glob("DejaVu*.ttf"))
     if not fonts:
         raise SystemExit(f"no DejaVu*.ttf fonts in {font_dir}")

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from ocr.errors import BlankCropError
+from ocr.geometry import cut_to_ink
 from ocr.hog import HogLinearModel, HogParams, fit_logistic, hog_features
 from ocr.segment import reading_crop
 
@@ -67,10 +68,7 @@ def ink_run(digit: np.ndarray, scale: float) -> np.ndarray | None:
     """An MNIST digit (28x28, bright ink) scaled up and cut to its ink as a binary mask (255 ink)."""
     up = cv2.resize(digit, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     mask = np.where(up > _INK_LEVEL, 255, 0).astype(np.uint8)
-    ys, xs = np.nonzero(mask)
-    if ys.size == 0:
-        return None
-    return mask[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    return cut_to_ink(mask) if mask.any() else None
 
 
 def _pieces(mask: np.ndarray) -> int:
