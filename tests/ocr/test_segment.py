@@ -365,3 +365,16 @@ def test_a_cut_through_overlapping_digits_is_marked():
     assert len(touching) == len(crossed) == 2
     assert all(piece.cut_strokes == 1 for piece in touching)
     assert all(piece.cut_strokes >= 2 for piece in crossed)
+
+
+def test_a_short_mark_hanging_in_the_upper_part_of_a_line_joins_the_digit_beside_it():
+    # Digits 0-3 50 px tall on one baseline (y 0-50).  A thin tick beside digit 3's head, 24 px
+    # tall and ending 20 px above the baseline (a stray stroke of a 9), was read as a 1 of its own
+    # ("28448069" read "284480691"); so was a 5's flag lifted off its body ("0551169427").
+    digits = [(0, 0, 30, 50), (40, 0, 30, 50), (80, 0, 30, 50), (120, 0, 30, 50)]
+    tick = (153, 6, 5, 24)
+    areas = np.array([600, 600, 600, 600, 100])
+    assert plan_characters([*digits, tick], areas, 50)[0] == [[0], [1], [2], [3, 4]]
+    # As tall, but reaching down to the baseline, it is a digit of its own (a short 1).
+    short_one = (160, 20, 5, 30)
+    assert plan_characters([*digits, short_one], areas, 50)[0] == [[0], [1], [2], [3], [4]]
