@@ -750,3 +750,23 @@ def test_a_page_of_two_levels_keeps_its_ink_however_light(mnist, ink_level):
     two_levels = np.where(page < 128, ink_level, 255).astype(np.uint8)
     ink = clean_page(two_levels, deskew=False).ink
     assert np.array_equal(ink > 0, two_levels < 255)
+
+
+def test_a_small_box_found_in_the_writing_on_a_rule_does_not_hide_the_rule():
+    from ocr.fields import Rule, find_underline_fields
+    from ocr.geometry import label_components
+
+    # Four digit-sized marks standing on a rule 470 px long (the rule itself is not in the ink).
+    ink = np.zeros((300, 800), np.uint8)
+    for k in range(4):
+        cv2.rectangle(ink, (120 + 60 * k, 140), (150 + 60 * k, 195), 255, 4)
+    rule = Rule(x0=100, x1=570, y=200, thickness=4)
+    marks = label_components(ink, compact=True)
+    alone = find_underline_fields(marks, [rule], [])
+    assert len(alone) == 1 and alone[0].kind == "line"
+    # A 23 px box found in the writing, down to the rule (an 8's loop), left the number unread.
+    loop = (300, 178, 23, 25)
+    assert [f.bbox for f in find_underline_fields(marks, [rule], [loop])] == [f.bbox for f in alone]
+    # A box whose bottom the rule is (or boxes covering half of it) makes it no underline.
+    assert find_underline_fields(marks, [rule], [(100, 120, 470, 82)]) == []
+    assert find_underline_fields(marks, [rule], [(80, 150, 150, 52), (300, 150, 120, 52)]) == []
