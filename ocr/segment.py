@@ -17,6 +17,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
+from ocr.errors import BlankCropError
 from ocr.fields import long_components, runs
 from ocr.geometry import Box, FieldRegion, label_components, pad_box, stroke_lean
 from ocr.normalize import normalize_digit
@@ -851,3 +852,53 @@ def reading_crop(crop: np.ndarray, width: float | None = None) -> np.ndarray:
     Raises BlankCropError when nothing of a stroke is left.
     """
     return normalize_digit(frame_crop(thicken_strokes(crop, width=width)), bright_ink=True)
+
+
+# Reading a digit from the page's gray (:func:`gray_reading_crop`): the ink around its strokes within
+# this share of the digit height (2 px at least) is read with them; the paper is this percentile of
+# the gray beyond that reach, the ink's full darkness this percentile of the gray under the strokes.
+_GRAY_REACH = 0.12
+_GRAY_PAPER_PERCENTILE = 60
+_GRAY_INK_PERCENTILE = 20
+
+
+def gray_reading_crop(gray: np.ndarray, ink: np.ndarray, seg: Segment) -> np.ndarray:
+    """A digit as the classifiers read it, from the page's gray rather than from its ink mask.
+
+    ``gray`` is the flattened page the segment was cut from (paper near 255) and ``ink`` the
+    page's ink mask, both in the pixels of ``seg.bbox``.  Each pixel within reach of the
+    segment's strokes (:data:`_GRAY_REACH`) counts as much ink as it is dark between the paper and
+    the strokes' own darkness, as MNIST's soft strokes do; farther pixels count for none, and so
+    does ink that is not the segment's (a neighbour, the other piece of a cut run, a box's rule).
+    A stroke's light edge or a loop drawn lighter than the page's threshold (the left side of a
+    9's head, left a 7 by the mask) is read as the writer drew it.
+
+    Raises BlankCropError as :func:`reading_crop` does.
+    """
+    x, y, w, h = seg.bbox
+    reach = max(2, round(_GRAY_REACH * max(seg.digit_height, h)))
+    height, width = gray.shape
+    x0, y0, x1, y1 = max(0, x - reach), max(0, y - reach), min(width, x + w + reach), min(height, y + h + reach)
+    levels = gray[y0:y1, x0:x1]
+    window = levels.astype(np.float32)
+    strokes = np.zeros(window.shape, np.uint8)
+    strokes[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = seg.crop[: max(0, y1 - y), : max(0, x1 - x)]
+    if not strokes.any():
+        raise BlankCropError("no stroke under the segment")
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    reached = cv2.dilate(strokes, kernel) > 0
+    others = (ink[y0:y1, x0:x1] > 0) & (strokes == 0)
+    near = reached & ~others
+    paper_levels = levels[~reached & ~others]
+    paper = _level(paper_levels if paper_levels.size >= 10 else levels.ravel(), _GRAY_PAPER_PERCENTILE)
+    ink = _level(levels[strokes > 0], _GRAY_INK_PERCENTILE)
+    darkness = np.clip((paper - window) / max(paper - ink, 1.0), 0.0, 1.0)
+    darkness[~near] = 0.0
+    return normalize_digit((darkness * 255).astype(np.uint8), bright_ink=True)
+
+
+def _level(values: np.ndarray, q: float) -> float:
+    """The gray level ``q`` percent of the way up ``values`` (1-D, non-empty), to the nearest one of them:
+    ``np.percentile``'s own cost is most of a digit's on a page."""
+    k = int(round(q / 100 * (values.size - 1)))
+    return float(np.partition(values, k)[k])

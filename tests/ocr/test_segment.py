@@ -378,3 +378,30 @@ def test_a_short_mark_hanging_in_the_upper_part_of_a_line_joins_the_digit_beside
     # As tall, but reaching down to the baseline, it is a digit of its own (a short 1).
     short_one = (160, 20, 5, 30)
     assert plan_characters([*digits, short_one], areas, 50)[0] == [[0], [1], [2], [3], [4]]
+
+
+def test_a_digit_read_from_the_gray_keeps_its_light_strokes_and_leaves_out_other_ink():
+    from ocr.errors import BlankCropError
+    from ocr.segment import gray_reading_crop, reading_crop
+
+    # A dark stem (gray 40) with a light bar on its top-left (gray 190): the page's threshold keeps
+    # the stem alone, a 1; the writer drew a 7.
+    gray = np.full((120, 160), 255, np.uint8)
+    gray[20:90, 60:68] = 40
+    gray[20:27, 30:60] = 190
+    ink = np.where(gray < 128, 255, 0).astype(np.uint8)
+    seg = Segment((60, 20, 8, 70), ink[20:90, 60:68].copy(), digit_height=70)
+
+    def ink_width(crop: np.ndarray) -> int:
+        cols = np.flatnonzero(crop.max(axis=0) > 0.3)
+        return int(cols[-1] - cols[0] + 1)
+
+    from_mask, from_gray = reading_crop(seg.crop), gray_reading_crop(gray, ink, seg)
+    assert ink_width(from_gray) >= 2 * ink_width(from_mask)
+    # A neighbour's dark stroke within reach is no part of it, nor is what lies beyond reach.
+    gray[20:90, 71:77] = 40
+    gray[20:27, 0:20] = 190
+    ink = np.where(gray < 128, 255, 0).astype(np.uint8)
+    np.testing.assert_allclose(gray_reading_crop(gray, ink, seg), from_gray, atol=0.02)
+    with pytest.raises(BlankCropError):
+        gray_reading_crop(gray, ink, Segment((60, 20, 8, 70), np.zeros((70, 8), np.uint8), digit_height=70))
