@@ -1008,13 +1008,39 @@ def writing_height(strokes: np.ndarray, boxes: list[Box]) -> tuple[float | None,
 def _handwriting(
     ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, h_outlines: Outlines | None = None
 ) -> np.ndarray:
-    """Ink without long ruled lines (the straight strokes of digits stay)."""
+    """Ink without long ruled lines (the straight strokes of digits stay, and so does writing pressed
+    onto a rule: :func:`_thick_writing`)."""
     h, w = ink.shape
-    long_lines = cv2.bitwise_or(
-        long_components(h_mask, 2, max(100, w // 8), h_outlines), long_components(v_mask, 3, max(100, h // 8))
-    )
+    long_rules = long_components(h_mask, 2, max(100, w // 8), h_outlines)
+    long_lines = cv2.bitwise_or(long_rules, long_components(v_mask, 3, max(100, h // 8)))
+    writing = _thick_writing(long_rules)
+    if writing is not None:
+        long_lines[writing] = 0
     lines = cv2.dilate(long_lines, np.ones((3, 3), np.uint8))
     return cv2.bitwise_and(ink, cv2.bitwise_not(lines))
+
+
+# A horizontal rule is at most this many pixels thick; parts of a long horizontal component at least
+# this thick, twice as tall, and no more than :data:`_THICK_WRITING_FLAT` times as wide as tall, are
+# writing that touches the rule.  A flat, bold 0 written on a notebook's line is made of horizontal
+# runs long enough to pass for rule (:func:`line_masks`), and joined to the line it went with it:
+# "300808" on a photo of lined paper came out as "3" and "808", its two 0s gone.  Where a stroke
+# only ends on the rule (a 5's foot), the two make a part under twice that tall, left with the rule.
+_THICK_WRITING = 9
+_THICK_WRITING_FLAT = 4
+
+
+def _thick_writing(rules: np.ndarray) -> np.ndarray | None:
+    """Where the long horizontal components ``rules`` (255) hold writing rather than rule (a bool mask),
+    or None where they hold none."""
+    thick = cv2.morphologyEx(rules, cv2.MORPH_OPEN, np.ones((_THICK_WRITING, 1), np.uint8))
+    if not thick.any():
+        return None
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(thick, connectivity=8)
+    widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
+    compact = np.flatnonzero((heights >= 2 * _THICK_WRITING) & (widths <= _THICK_WRITING_FLAT * heights))
+    compact = compact[compact > 0]
+    return np.isin(labels, compact) if compact.size else None
 
 
 def long_components(mask: np.ndarray, stat: int, min_length: int, outlines: Outlines | None = None) -> np.ndarray:

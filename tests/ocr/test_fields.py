@@ -770,3 +770,22 @@ def test_a_small_box_found_in_the_writing_on_a_rule_does_not_hide_the_rule():
     # A box whose bottom the rule is (or boxes covering half of it) makes it no underline.
     assert find_underline_fields(marks, [rule], [(100, 120, 470, 82)]) == []
     assert find_underline_fields(marks, [rule], [(80, 150, 150, 52), (300, 150, 120, 52)]) == []
+
+
+def test_a_bold_flat_digit_written_on_a_rule_is_not_taken_for_the_rule():
+    # On a photo of lined paper, a bold, flat 0 sat on the line: its strokes are horizontal runs
+    # long enough to pass for rule, joined to the line, and went with it ("300808" read "3" and "808").
+    from ocr.fields import _handwriting, line_masks, outline_components
+
+    ink = np.zeros((300, 1200), np.uint8)
+    cv2.line(ink, (20, 200), (1180, 200), 255, 4)  # the notebook's line
+    cv2.ellipse(ink, (400, 160), (62, 36), 0, 0, 360, 255, 15)  # a flat 0 down to the line
+    cv2.line(ink, (700, 120), (700, 199), 255, 6)  # a 1 standing on it
+    h_mask, v_mask = line_masks(ink)
+    writing = _handwriting(ink, h_mask, v_mask, outline_components(h_mask))
+    zero = np.zeros_like(ink)
+    cv2.ellipse(zero, (400, 160), (62, 36), 0, 0, 360, 255, 15)
+    zero[195:, :] = 0  # its part in the line's rows may go with the line
+    assert np.count_nonzero(writing[zero > 0]) >= 0.8 * np.count_nonzero(zero)
+    assert not writing[196:205, 20:300].any() and not writing[196:205, 800:1180].any()  # the line is gone
+    assert np.count_nonzero(writing[120:190, 695:706]) >= 0.9 * 70 * 6  # the 1 stays
