@@ -407,9 +407,9 @@ def _read_page(
     batch, index = digit_batch(segments)
     # A camera's page reads no better so: its paper's grain and the table round it come out as
     # doubtful marks read surer from the gray, and a page of free writing is judged by its sure marks.
-    reading = gray_batch(segments, batch, index, clean.gray, ink) if scan else None
+    as_read = gray_batch(segments, batch, index, clean.gray, ink) if scan else None
     clock.lap("normalise")
-    readings, decisions = classify_batch(segments, batch, index, models, clock, reading)
+    readings, decisions = classify_batch(segments, batch, index, models, clock, as_read)
     printed, beside_print = (set(), set())
     if template is None:
         readings, printed, beside_print = without_printed_text(regions, readings, batch, index)
@@ -421,7 +421,7 @@ def _read_page(
         ]
     voters = _voting(segments, regions, clean.ink.shape, free_page)
     if turn_check and reads_better_turned(
-        voters, batch, index, decisions, models, clock, clean.ink, free_page, reading
+        voters, batch, index, decisions, models, clock, clean.ink, free_page, as_read
     ):
         turned = _read_page(cv2.rotate(page, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
@@ -945,14 +945,14 @@ def reads_better_turned(
     doubt = _share_in_doubt(decisions, rows) if rows else 0.0
     rule = models.rule.for_page_layout()
     crops = batch[rows]
-    read = crops if reading is None else reading[rows]
+    as_read = crops if reading is None else reading[rows]
     votes = None  # the digits turned, and the CNN's and the SVM's probabilities for them, once read
     if models.orientation is not None and free_page and len(rows) >= _HAND_TURN_MIN_DIGITS:
         # A page of free writing (a photo of digits on paper) has no print to go by: how its digits
         # are drawn says which way up it stands.
         hand = models.orientation.page_vote(crops)
         if hand < 0:
-            votes = _turned_votes(read, models, clock)
+            votes = _turned_votes(as_read, models, clock)
             turned_doubt = _share_in_doubt(decide(votes[1], votes[2], rule))
             if (hand <= -_HAND_TURN_VOTE and turned_doubt <= doubt) or turned_doubt <= doubt - _HAND_TURN_GAIN:
                 return True
@@ -963,7 +963,7 @@ def reads_better_turned(
     # A page of free writing often holds few digits too.
     few = free_page and _FREE_TURN_MIN_DIGITS <= len(rows) < _TURN_MIN_DIGITS
     digits_vote = (len(rows) >= _TURN_MIN_DIGITS or few) and doubt >= _TURN_DOUBT
-    turned, cnn_probs, svm_probs = votes or _turned_votes(read, models, clock)
+    turned, cnn_probs, svm_probs = votes or _turned_votes(as_read, models, clock)
     if _share_in_doubt(decide(cnn_probs, svm_probs, rule)) > doubt:
         return False
     digits_turn = False

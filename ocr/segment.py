@@ -891,8 +891,8 @@ def gray_reading_crop(gray: np.ndarray, ink: np.ndarray, seg: Segment) -> np.nda
     near = reached & ~others
     paper_levels = levels[~reached & ~others]
     paper = _level(paper_levels if paper_levels.size >= 10 else levels.ravel(), _GRAY_PAPER_PERCENTILE)
-    ink = _level(levels[strokes > 0], _GRAY_INK_PERCENTILE)
-    darkness = np.clip((paper - window) / max(paper - ink, 1.0), 0.0, 1.0)
+    full = _level(levels[strokes > 0], _GRAY_INK_PERCENTILE)  # the strokes' own darkness
+    darkness = np.clip((paper - window) / max(paper - full, 1.0), 0.0, 1.0)
     darkness[~near] = 0.0
     return normalize_digit((darkness * 255).astype(np.uint8), bright_ink=True)
 
