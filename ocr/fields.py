@@ -1036,7 +1036,7 @@ def _thick_writing(rules: np.ndarray) -> np.ndarray | None:
     thick = cv2.morphologyEx(rules, cv2.MORPH_OPEN, np.ones((_THICK_WRITING, 1), np.uint8))
     if not thick.any():
         return None
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(thick, connectivity=8)
+    _, labels, stats, _ = label_components(thick)
     widths, heights = stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]
     compact = np.flatnonzero((heights >= 2 * _THICK_WRITING) & (widths <= _THICK_WRITING_FLAT * heights))
     compact = compact[compact > 0]
@@ -1279,9 +1279,10 @@ def _comb_cells(
 _BOXED_RULE = 0.5
 
 
-def _boxed_share(rule: Rule, used: list[Box], shape: tuple[int, int]) -> float:
-    """Share of ``rule``'s length covered by the boxes of ``used`` that reach into the rows around it."""
-    x0, y0, x1, y1 = _clipped(used, shape)
+def _boxed_share(rule: Rule, corners: tuple[np.ndarray, ...]) -> float:
+    """Share of ``rule``'s length covered by the boxes that reach into the rows around it, of those whose
+    ``corners`` (x0, y0, x1, y1 arrays, as :func:`_clipped` gives them) are given."""
+    x0, y0, x1, y1 = corners
     near = (y0 < rule.y + 3) & (y1 > max(0, rule.y - 2)) & (x0 < rule.x1) & (x1 > rule.x0)
     covered = np.zeros(max(1, rule.x1 - rule.x0), bool)
     for a, b in zip(x0[near].tolist(), x1[near].tolist(), strict=True):
@@ -1296,7 +1297,8 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
     ``used``: the boxes (read or not) whose rules are no underlines.
     """
     shape = components[1].shape
-    free_rules = [r for r in rules if _boxed_share(r, used, shape) < _BOXED_RULE]
+    corners = _clipped(used, shape)
+    free_rules = [r for r in rules if _boxed_share(r, corners) < _BOXED_RULE]
     if not free_rules:
         return []
     # No stray walls: marks much taller than wide.

@@ -419,9 +419,16 @@ def _read_page(
             [seg for seg in segs if k not in beside_print or id(seg) in kept] if k not in printed else []
             for k, segs in enumerate(segments)
         ]
-    voters = _voting(segments, regions, clean.ink.shape, free_page)
     if turn_check and reads_better_turned(
-        voters, batch, index, decisions, models, clock, clean.ink, free_page, as_read
+        _voting(segments, regions, clean.ink.shape, free_page),
+        batch,
+        index,
+        decisions,
+        models,
+        clock,
+        clean.ink,
+        free_page,
+        as_read,
     ):
         turned = _read_page(cv2.rotate(page, cv2.ROTATE_180), models, template, number, timings, dpi, False)
         # With a template, a page that registers both ways (a cheque's frame) is read turned only if it
