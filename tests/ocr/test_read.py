@@ -12,7 +12,9 @@ from ocr.geometry import FieldRegion, box_iou
 from ocr.read import (
     DigitReading,
     FieldReading,
+    PageReading,
     _looks_like_a_number,
+    _sure_share,
     doubts_about_cuts,
     doubts_about_found_field,
     is_edge_mark,
@@ -790,6 +792,25 @@ def test_cursive_is_told_from_a_number_by_a_wide_mark_and_doubt():
     assert _looks_like_a_number(_written("box", (narrow, False), (wide, False)), "box")
     assert not _looks_like_a_number(_written("box", (narrow, False), (wide, True)), "box")
     assert not _looks_like_a_number(_written("box", (wide, True)), "box")
+
+
+def _page_of(*fields: FieldReading) -> PageReading:
+    return PageReading(1, 1000, 800, 0.0, fields)
+
+
+def test_a_reading_of_a_lone_sure_mark_does_not_outshare_a_page_of_numbers():
+    # A page whose sheet edges pass for rules running down it is also read turned a quarter: there,
+    # one lone mark read clearly must not beat four lines with one digit in doubt.
+    upright = _page_of(
+        _written("line", *[(25, False)] * 7, (25, True)), *[_written("line", *[(25, False)] * 5) for _ in range(3)]
+    )
+    on_its_side = _page_of(_written("line", (25, False)))
+    assert _sure_share(upright) > _sure_share(on_its_side)
+    # A form read on its side: many marks, mostly doubtful; turned upright, most are clear.
+    sideways_form = _page_of(*[_written("comb", (25, True), (25, True), (25, False)) for _ in range(12)])
+    upright_form = _page_of(*[_written("comb", (25, False), (25, False), (25, True)) for _ in range(8)])
+    assert _sure_share(upright_form) > _sure_share(sideways_form)
+    assert _sure_share(_page_of()) == 0.5
 
 
 def _marks(kind: str, *marks: tuple[int, bool]) -> FieldReading:
