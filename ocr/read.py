@@ -441,7 +441,7 @@ def _read_page(
         # registers turned too.
         if not turned.problems:
             return replace(_turned(turned), sideways=sideways, columns=columns)
-    readings, sign_doubt = without_printed_signs(regions, readings, batch, index)
+    readings, sign_doubt = without_printed_signs(regions, readings, batch, index, free_page)
     back = invert_affine(clean.matrix)
     if flattened is not None:  # from the working pixels to the flattened sheet, then to the photo
         back = np.linalg.inv(flattened[0]) @ np.vstack([back, [0.0, 0.0, 1.0]])
@@ -725,6 +725,7 @@ def without_printed_signs(
     readings: list[list[tuple[Segment, DigitReading | None]]],
     batch: np.ndarray | None,
     index: dict[int, int],
+    free_page: bool = False,
 ) -> tuple[list[list[tuple[Segment, DigitReading | None]]], set[int]]:
     """Fields' readings without the currency sign printed at the start or end of a box or line.
 
@@ -733,6 +734,11 @@ def without_printed_signs(
     (:mod:`ocr.symbols`), it is left out of the field as its printed label is.  Returns the
     readings and the positions of the fields where the mark left out was read clearly as a
     digit: a digit written so may pass for a sign, and those fields go to review.
+
+    On a page of free writing (``free_page``: no boxes, as on a photo of digits on paper) nothing is
+    printed, and every field that loses a mark so goes to review: a bold 8 with its loops
+    filled in matches a "$", and the SVM, unsure of the blot, had sent it to doubt (a dev photo
+    of "801" was read "01" and accepted).
     """
     if batch is None:
         return readings, set()
@@ -742,7 +748,7 @@ def without_printed_signs(
         ends = sorted({digits[0], digits[-1]}) if region.kind in ("box", "line") and len(digits) >= 2 else []
         signs = printed_signs(batch[[index[id(pairs[i][0])] for i in ends]]) if ends else []
         drop = {i for i, sign in zip(ends, signs, strict=True) if sign is not None}
-        if any(not pairs[i][1].needs_review for i in drop):
+        if drop and (free_page or any(not pairs[i][1].needs_review for i in drop)):
             doubted.add(k)
         out.append([pair for i, pair in enumerate(pairs) if i not in drop] if drop else pairs)
     return out, doubted
@@ -1080,6 +1086,8 @@ def assemble_field(
         reasons.append("a mark far taller than a digit here")
     if region.kind == "line" and too_wide([seg.bbox for seg in read]):
         reasons.append("a mark far wider than tall")
+    if region.kind == "line" and wide_gap([seg.bbox for seg in read]):
+        reasons.append("a wide gap in the line: two numbers, or a stray mark beside one")
     confidence = min((d.confidence for d in kept), default=1.0)
     return FieldReading(
         name=name,
@@ -1167,6 +1175,26 @@ def too_wide(boxes: list[Box], ratio: float = _MAX_MARK_ASPECT) -> bool:
     run together under a line are not.
     """
     return any(w > ratio * h for _, _, w, h in boxes)
+
+
+# Digits of one number stand under this many digit heights apart (generated lines: at most 0.73);
+# a line's marks join across up to 3 (ocr.fields.group_lines), as a number written in groups may.
+_WIDE_GAP = 1.5
+
+
+def wide_gap(boxes: list[Box]) -> bool:
+    """Whether a line's marks (x, y, w, h, left to right) leave a gap wider than :data:`_WIDE_GAP`
+    times their median height between two of them.
+
+    The line finder joins marks across wider gaps, as numbers written in groups need; such a gap
+    also joins a stray mark to a number: on a dev photo, the edge of the sheet 2.5 digit heights
+    after "8277" was read as a 1 and "82771" accepted.
+    """
+    if len(boxes) < 2:
+        return False
+    height = median([b[3] for b in boxes])
+    ordered = sorted(boxes)
+    return any(b[0] - (a[0] + a[2]) > _WIDE_GAP * height for a, b in zip(ordered, ordered[1:], strict=False))
 
 
 def doubts_about_found_field(

@@ -23,6 +23,7 @@ from ocr.read import (
     run_together,
     too_tall,
     too_wide,
+    wide_gap,
     without_edge_stroke,
 )
 from ocr.segment import Segment, reading_crop
@@ -404,6 +405,34 @@ def test_a_dollar_sign_read_in_doubt_is_left_out_without_review(models, mnist):
     _write_amount(page, mnist, 150, 162)
     (field,) = read_page(page, models).fields
     assert (field.value, field.text, field.reasons) == ("12575", "125.75", ())
+
+
+def test_a_mark_taken_for_a_sign_on_a_page_of_free_writing_sends_its_line_to_review(models, mnist):
+    # Nothing is printed on a page without boxes: a mark there that matches a sign may be a bold
+    # digit (a filled-in 8 matches a "$"), in doubt or not, and its line goes to review.
+    page = blank(600, 900)
+    cv2.putText(page, "$", (110, 215), cv2.FONT_HERSHEY_SIMPLEX, 1.2, 0, 2)
+    for row, text in enumerate(["1257", "4096"]):
+        for i, digit in enumerate(_digits(mnist, text)):
+            draw_digit(page, digit, 150 + i * 58, 162 + row * 200, 64)
+    first, second = read_page(page, models).fields
+    assert first.value == "1257"
+    assert "a mark read as a digit was taken for a printed currency sign" in first.reasons
+    assert second.value == "4096" and not second.needs_review
+
+
+def test_a_stray_mark_far_along_a_line_sends_it_to_review(models, mnist):
+    # The edge of a photographed sheet, 2.5 digit heights after a number, was read as a 1 and joined it.
+    page = blank(700, 1200)
+    boxes = [draw_digit(page, digit, 200 + i * 75, 200, 80) for i, digit in enumerate(_digits(mnist, "8277"))]
+    right, height = boxes[-1][0] + boxes[-1][2], max(b[3] for b in boxes)
+    x = right + round(2.3 * height)
+    cv2.line(page, (x, 205), (x, 200 + height), 0, 6)
+    (field,) = read_page(page, models).fields
+    assert field.value == "82771"
+    assert "a wide gap in the line: two numbers, or a stray mark beside one" in field.reasons
+    assert not wide_gap([(0, 0, 40, 80), (50, 0, 40, 80), (150, 0, 40, 80)])  # gaps of 10 and 60 px: under 1.5 heights
+    assert wide_gap([(0, 0, 40, 80), (50, 0, 40, 80), (220, 0, 10, 80)])  # 130 px
 
 
 def test_template_mode_names_fields_and_validates(models, mnist):
