@@ -233,6 +233,13 @@ def test_false_walls_go_and_box_walls_stay():
     assert drop_false_walls(regular) == regular
     # Adjacent boxes: a centred stroke as thick as the walls still goes (both halves narrow).
     assert drop_false_walls([(0, 3), (40, 43), (60, 63), (80, 83), (120, 123)]) == regular
+    # A bold 1 against a comb's first wall, a sliver of a cell between (as measured on a dev form
+    # that read "12" as "2"), and the same at its last wall: the stroke goes, the comb's walls stay.
+    assert drop_false_walls([(426, 430), (439, 446), (479, 483), (530, 535)]) == [(426, 430), (479, 483), (530, 535)]
+    assert drop_false_walls([(0, 4), (50, 54), (91, 98), (104, 108)]) == [(0, 4), (50, 54), (104, 108)]
+    # Two separate boxes: their slot is no sliver at the comb's end, and a pen as thin as the walls is no bold stroke.
+    assert drop_false_walls([(0, 5), (35, 40), (46, 51), (81, 86)]) == [(0, 5), (35, 40), (46, 51), (81, 86)]
+    assert drop_false_walls([(0, 4), (9, 13), (50, 54), (100, 104)]) == [(0, 4), (9, 13), (50, 54), (100, 104)]
 
 
 def test_lines_of_digits_on_a_page_without_boxes(mnist):
