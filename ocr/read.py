@@ -1301,7 +1301,7 @@ def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
     if kind == "comb":
         return True
     if kind == "box":
-        if len(reading.digits) >= 2 and accepted == 0:
+        if len(reading.digits) >= 2 and accepted == 0 and not _one_run_cut_in_two(reading.digits):
             return False
         if _written_in_box(reading):
             return False
@@ -1312,6 +1312,19 @@ def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
     if _scrawl(reading.digits):
         return False
     return accepted >= _MIN_ACCEPTED_SHARE_IN_LINES * len(reading.digits)
+
+
+def _one_run_cut_in_two(digits: Sequence[DigitReading]) -> bool:
+    """Whether a field's marks are the two pieces of one run of ink, cut where they abut.
+
+    Two digits run together in a box ("90" on a dev form, cut into a 9 and a 5, both in doubt)
+    are a number gone wrong, not writing: the box goes to review rather than being lost.  A name
+    breaks into more marks than that, and a word cut into two arcs reads as a number in doubt.
+    """
+    if len(digits) != 2 or any(d.split_margin is None for d in digits):
+        return False
+    (x0, _, w0, _), (x1, _, _, _) = sorted(d.bbox for d in digits)
+    return abs(x1 - (x0 + w0)) <= 1
 
 
 def _written_in_box(reading: FieldReading) -> bool:

@@ -842,6 +842,21 @@ def test_a_reading_of_a_lone_sure_mark_does_not_outshare_a_page_of_numbers():
     assert _sure_share(_page_of()) == 0.5
 
 
+def test_two_digits_run_together_in_a_box_are_kept_for_review_not_dropped():
+    # A box's two marks, both in doubt: as two marks of their own (a word cut into arcs) they are
+    # no number; as the two pieces of one run cut where they abut ("90" cut into a 9 and a 5), they are.
+    apart = _written("box", (22, True), (18, True))
+    assert not _looks_like_a_number(apart, "box")
+    pieces = (
+        replace(_digit(9), bbox=(552, 940, 22, 35), low_confidence=True, split_margin=3.1),
+        replace(_digit(5), bbox=(574, 940, 18, 34), low_confidence=True, split_margin=3.1),
+    )
+    assert _looks_like_a_number(replace(apart, digits=pieces), "box")
+    # Abutting, but no cut was weighed (two marks of their own): still no number.
+    unweighed = tuple(replace(d, split_margin=None) for d in pieces)
+    assert not _looks_like_a_number(replace(apart, digits=unweighed), "box")
+
+
 def _marks(kind: str, *marks: tuple[int, bool]) -> FieldReading:
     """Like :func:`_written`, but a doubtful mark here is under the review bar only: clear enough for the layout."""
     field = _written(kind, *marks)
