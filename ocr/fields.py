@@ -691,6 +691,10 @@ def find_walls(sums: np.ndarray, x0: int, x1: int, top: Rule, bottom: Rule) -> l
 # walls of 4-5) became the wall, its 9-pixel sliver of a cell was dropped, and "12" read "2",
 # accepted (dev form, seed 7002).  The two cells it parts make up to this many typical cells.
 _BOLD_STROKE = 1.3
+# Up to this many cells, a comb's typical cell is its widest: a 2 in the second of two cells,
+# its stroke taken for a wall, made cells of 46, 24 and 17 px, whose upper quartile (35 px) was
+# too narrow for the two false cells to make one; the "1" cell was lost and "12" read "2".
+_FEW_CELLS = 3
 _SLIVER = 0.35
 _BOLD_STROKE_JOINED = 1.5
 
@@ -699,7 +703,8 @@ def drop_false_walls(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Remove inner "walls" that cut one box in two, such as a tall 1 written from border to border.
 
     A wall may go when the two cells beside it together make about one cell
-    and either both are under 0.7 of the typical cell width or the wall is
+    (the typical cell: the upper quartile of the widths, the widest of up to
+    :data:`_FEW_CELLS`) and either both are under 0.7 of the typical cell width or the wall is
     under half as thick as the walls usually are (a pen stroke among printed
     walls; written off-centre, a 1 leaves one wide part of its box).  In a row
     of separate boxes the narrow slot between two boxes passes the first test
@@ -710,7 +715,8 @@ def drop_false_walls(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
     walls = list(walls)
     while len(walls) > 2:
         cells = [walls[i + 1][0] - walls[i][1] for i in range(len(walls) - 1)]
-        typical = percentile(cells, 75)
+        # False walls only make cells narrower: of a short comb's few cells, the widest is its cell.
+        typical = max(cells) if len(cells) <= _FEW_CELLS else percentile(cells, 75)
         usual_thickness = median([end - start for start, end in walls])
         slivers = sum(cell < _SLIVER * typical for cell in cells)
         candidates = []

@@ -237,6 +237,10 @@ def test_false_walls_go_and_box_walls_stay():
     # that read "12" as "2"), and the same at its last wall: the stroke goes, the comb's walls stay.
     assert drop_false_walls([(426, 430), (439, 446), (479, 483), (530, 535)]) == [(426, 430), (479, 483), (530, 535)]
     assert drop_false_walls([(0, 4), (50, 54), (91, 98), (104, 108)]) == [(0, 4), (50, 54), (104, 108)]
+    # A comb of two cells, a stroke of the 2 in its second taken for a wall: the widest cell is the
+    # comb's (walls as measured on a form that read "12" as "2").
+    two = [(495, 500), (546, 551), (575, 579), (596, 601)]
+    assert drop_false_walls(two) == [(495, 500), (546, 551), (596, 601)]
     # Two separate boxes: their slot is no sliver at the comb's end, and a pen as thin as the walls is no bold stroke.
     assert drop_false_walls([(0, 5), (35, 40), (46, 51), (81, 86)]) == [(0, 5), (35, 40), (46, 51), (81, 86)]
     assert drop_false_walls([(0, 4), (9, 13), (50, 54), (100, 104)]) == [(0, 4), (9, 13), (50, 54), (100, 104)]
