@@ -852,6 +852,9 @@ def test_two_digits_run_together_in_a_box_are_kept_for_review_not_dropped():
         replace(_digit(5), bbox=(574, 940, 18, 34), low_confidence=True, split_margin=3.1),
     )
     assert _looks_like_a_number(replace(apart, digits=pieces), "box")
+    # On a deskewed page the pieces' boxes, mapped back, overlap a little.
+    tilted = (replace(pieces[0], bbox=(550, 938, 26, 38)), replace(pieces[1], bbox=(571, 938, 22, 37)))
+    assert _looks_like_a_number(replace(apart, digits=tilted), "box")
     # Abutting, but no cut was weighed (two marks of their own): still no number.
     unweighed = tuple(replace(d, split_margin=None) for d in pieces)
     assert not _looks_like_a_number(replace(apart, digits=unweighed), "box")
