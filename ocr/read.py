@@ -151,6 +151,8 @@ class DigitReading:
     split_margin: float | None = None
     # Cut from digits that overlap (a cut ran through two strokes): each piece may hold some of the other.
     overlapping: bool = False
+    # A piece of one run of ink that was read cut into digits (touching digits cut apart).
+    cut_from_run: bool = False
     # Read clearly enough to count when judging the page's layout (DecisionRule.for_page_layout),
     # whatever the stricter review bar says; None: not needs_review.
     clear: bool | None = None
@@ -713,8 +715,9 @@ def classify_batch(
                 if rivals:
                     margin = scored[0][0] - rivals[0]
                     best = [(piece, replace(r, split_margin=margin)) for piece, r in best]
-                if len(best) > 1 and any(piece.cut_strokes >= 2 for piece, _ in best):
-                    best = [(piece, replace(r, overlapping=True)) for piece, r in best]
+                if len(best) > 1:
+                    overlapping = any(piece.cut_strokes >= 2 for piece, _ in best)
+                    best = [(piece, replace(r, cut_from_run=True, overlapping=overlapping)) for piece, r in best]
                 pairs.extend(best)
         out.append(pairs)
     return run_together(out, batch, index, models), d
@@ -1315,18 +1318,14 @@ def _looks_like_a_number(reading: FieldReading, kind: str) -> bool:
 
 
 def _one_run_cut_in_two(digits: Sequence[DigitReading]) -> bool:
-    """Whether a field's marks are the two pieces of one run of ink, cut where they abut.
+    """Whether a field's marks are the two pieces of one run of ink, cut apart by reading.
 
     Two digits run together in a box ("90" on a dev form, cut into a 9 and a 5, both in doubt)
     are a number gone wrong, not writing: the box goes to review rather than being lost.  A name
     breaks into more marks than that, and a word cut into two arcs reads as a number in doubt.
-    The boxes are in the page's own pixels: on a page deskewed by a few degrees, the pieces'
-    boxes mapped back overlap by up to a fifth of their height.
+    A run is cut into two pieces or more, so two pieces and nothing else are one run's.
     """
-    if len(digits) != 2 or any(d.split_margin is None for d in digits):
-        return False
-    (x0, _, w0, h0), (x1, _, _, h1) = sorted(d.bbox for d in digits)
-    return -0.2 * max(h0, h1) <= x1 - (x0 + w0) <= 1
+    return len(digits) == 2 and all(d.cut_from_run for d in digits)
 
 
 def _written_in_box(reading: FieldReading) -> bool:

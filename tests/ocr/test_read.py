@@ -848,15 +848,15 @@ def test_two_digits_run_together_in_a_box_are_kept_for_review_not_dropped():
     apart = _written("box", (22, True), (18, True))
     assert not _looks_like_a_number(apart, "box")
     pieces = (
-        replace(_digit(9), bbox=(552, 940, 22, 35), low_confidence=True, split_margin=3.1),
-        replace(_digit(5), bbox=(574, 940, 18, 34), low_confidence=True, split_margin=3.1),
+        replace(_digit(9), bbox=(552, 940, 22, 35), low_confidence=True, split_margin=3.1, cut_from_run=True),
+        replace(_digit(5), bbox=(574, 940, 18, 34), low_confidence=True, split_margin=3.1, cut_from_run=True),
     )
     assert _looks_like_a_number(replace(apart, digits=pieces), "box")
     # On a deskewed page the pieces' boxes, mapped back, overlap a little.
     tilted = (replace(pieces[0], bbox=(550, 938, 26, 38)), replace(pieces[1], bbox=(571, 938, 22, 37)))
     assert _looks_like_a_number(replace(apart, digits=tilted), "box")
-    # Abutting, but no cut was weighed (two marks of their own): still no number.
-    unweighed = tuple(replace(d, split_margin=None) for d in pieces)
+    # Abutting, but two marks of their own, each read whole: still no number.
+    unweighed = tuple(replace(d, split_margin=None, cut_from_run=False) for d in pieces)
     assert not _looks_like_a_number(replace(apart, digits=unweighed), "box")
 
 

@@ -96,6 +96,22 @@ def test_lines_with_touching_digits_are_read_better_with_the_detector(models, mn
     assert right_with >= right_without + 4
 
 
+def test_the_pieces_of_a_cut_run_are_marked_as_such(models, mnist):
+    # Where a line with a touching pair is read right, the pair's two digits are the pieces of one
+    # run cut apart, and the four digits standing apart are not.
+    checked = 0
+    for seed in range(12):
+        page, truth = _line_with_a_touching_pair(mnist, seed)
+        if page is None:
+            continue
+        fields = read_page(page, models).fields
+        if [f.value for f in fields] != [truth]:
+            continue
+        checked += 1
+        assert [d.cut_from_run for d in fields[0].digits] == [False, False, True, True, False, False]
+    assert checked >= 5
+
+
 def test_models_without_a_detector_still_load(tmp_path):
     for f in MODEL_DIR.iterdir():
         if f.name != TOUCHING_FILE:
