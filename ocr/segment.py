@@ -635,7 +635,8 @@ def _merge_flat_fragments(groups: list[list[int]], boxes: list[Box], digit_heigh
         )
 
     merged = [list(g) for g in groups]
-    bottoms = [extent(g)[3] for g in merged if extent(g)[3] - extent(g)[2] >= _HANGING_HEIGHT * digit_height]
+    spans = [extent(g)[2:] for g in merged]
+    bottoms = [y1 for y0, y1 in spans if y1 - y0 >= _HANGING_HEIGHT * digit_height]
     baseline = median(bottoms) if bottoms else None
     changed = True
     while changed and len(merged) > 1:
