@@ -130,6 +130,12 @@ _CUT_SCRAWL_ASPECT = 1.4
 # truth has no number had it; of the 1,618 numbers read in boxes, the 3 with a mark that wide
 # had every digit read clearly, and none with a third in doubt had a mark over 1.75.
 _BOX_SCRAWL_ASPECT = 2.0
+# Marks left out between two digits of a line or box that hold this share of a digit's ink
+# (:func:`ocr.segment.ink_left_out`) send it to review.  A 6 drawn in a broken pen trace came
+# apart into pieces: one passed for a hyphen, the rest for specks, and "4620783" was accepted as
+# "4-20783" (0.17 of a digit's ink left out).  On the dev sets (seeds 7001-7004, 2,865 fields) and
+# forms of seed 7001 as faxes and dithered (750 fields), no field left out more than 0.10.
+_LEFT_OUT_REVIEW = 0.12
 
 
 @dataclass(frozen=True)
@@ -1082,6 +1088,8 @@ def assemble_field(
         reasons.append(f"{len(doubtful)} doubtful digit(s)")
     reasons += doubts_about_cuts(kept, len(region.cells) if region.kind == "comb" else 0)
     read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
+    if max((seg.ink_left_out for seg, _ in pairs), default=0.0) >= _LEFT_OUT_REVIEW:
+        reasons.append("ink between digits left out: a broken or faint digit may be missing")
     if odd_pen([seg.stroke_width for seg in read]):
         reasons.append("a mark drawn much finer than the other digits")
     cell_height = median([c[3] for c in region.cells]) if region.cells else None

@@ -94,6 +94,9 @@ class Segment:
     lean: float | None = None
     # An arc bowed by this share of its height, negative to the left: "(" (:func:`arc_bow`).
     bow: float | None = None
+    # On every character of a line or box: the most ink left out as specks in one gap between
+    # its digits, as a share of a digit's ink (:func:`ink_left_out`).
+    ink_left_out: float = 0.0
 
     @property
     def is_digit(self) -> bool:
@@ -368,6 +371,7 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
     if digit_height == 0:
         return []
     groups, separators = plan_characters(boxes, areas, digit_height, broken_digits)
+    left_out = ink_left_out(boxes, areas, digit_height, groups, separators)
     # Pieces of broken digits made the first estimate low; measure the assembled digits.
     group_heights = [max(boxes[j][1] + boxes[j][3] for j in g) - min(boxes[j][1] for j in g) for g in groups]
     if group_heights:
@@ -376,7 +380,7 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
     segments = []
     for members in groups:
         ids = [m + 1 for m in members]
-        seg = _segment_of(labels, stats, ids, origin)
+        seg = _segment_of(labels, stats, ids, origin, ink_left_out=left_out)
         lean = slash_lean(seg.crop, digit_height) if len(members) == 1 else None
         if lean is not None:  # one straight stroke: a slash or a 1, not touching digits
             segments.append(replace(seg, lean=lean, digit_height=digit_height))
@@ -386,8 +390,46 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
         segments.append(seg if bow is None else replace(seg, bow=bow))
     for m, char in separators:
         x, y, w, h = boxes[m]
-        segments.append(Segment((x + origin[0], y + origin[1], w, h), np.zeros((0, 0), np.uint8), char=char))
+        segments.append(
+            Segment((x + origin[0], y + origin[1], w, h), np.zeros((0, 0), np.uint8), char=char, ink_left_out=left_out)
+        )
     return sorted(segments, key=lambda s: s.bbox[0] + s.bbox[2] / 2)
+
+
+# Marks left out between a line's digits: those at least this share of a digit's height across,
+# standing in the band of the digits (not on a rule under them), count.
+_LEFT_OUT_SIZE = 0.15
+
+
+def ink_left_out(
+    boxes: list[Box], areas: np.ndarray, digit_height: int, groups: list[list[int]], separators: list[tuple[int, str]]
+) -> float:
+    """The most ink left out in one gap between digits, as a share of a digit's ink (median group).
+
+    :func:`plan_characters` drops small marks that are neither separators nor pieces
+    of a digit beside them.  A digit broken into pieces by a faint pen or a bilevel
+    scan leaves such pieces in the gap where it stood (one of them may pass for a
+    hyphen): the line then reads a digit short.
+    """
+    if len(groups) < 2:
+        return 0.0
+    used = {i for g in groups for i in g} | {i for i, _ in separators}
+    spans = sorted((min(boxes[j][0] for j in g), max(boxes[j][0] + boxes[j][2] for j in g)) for g in groups)
+    top = median([min(boxes[j][1] for j in g) for g in groups])
+    baseline = median([max(boxes[j][1] + boxes[j][3] for j in g) for g in groups])
+    digit_ink = float(median([sum(int(areas[j]) for j in g) for g in groups]))
+    gaps = [0.0] * (len(spans) - 1)
+    for i, (x, y, w, h) in enumerate(boxes):
+        if i in used or max(w, h) < _LEFT_OUT_SIZE * digit_height:
+            continue
+        cx, cy = x + w / 2, y + h / 2
+        if not top <= cy <= baseline:
+            continue
+        for k in range(len(gaps)):
+            if spans[k][1] <= cx <= spans[k + 1][0]:
+                gaps[k] += int(areas[i])
+                break
+    return max(gaps) / digit_ink if digit_ink else 0.0
 
 
 def estimate_digit_height(boxes: list[Box], areas: np.ndarray) -> int:
@@ -710,7 +752,7 @@ def with_split_alternatives(seg: Segment, digit_height: int) -> Segment:
     # A cut that leaves a piece far shorter than a digit (the tail of a comma,
     # a serif) is no way of cutting digits apart.
     kept = tuple(a for a in alternatives if len(a) >= 2 and all(p.bbox[3] >= 0.5 * digit_height for p in a))
-    return Segment(seg.bbox, seg.crop, seg.char, seg.cell, kept, digit_height)
+    return replace(seg, alternatives=kept, digit_height=digit_height)
 
 
 def _thinnest_column(crop: np.ndarray) -> int:
@@ -751,6 +793,7 @@ def _pieces(seg: Segment, cuts: list[int], digit_height: int) -> list[Segment]:
                 cell=seg.cell,
                 digit_height=digit_height,
                 cut_strokes=max(strokes.get(a, 0), strokes.get(b, 0)),
+                ink_left_out=seg.ink_left_out,
             )
         )
     return out

@@ -435,6 +435,26 @@ def test_a_stray_mark_far_along_a_line_sends_it_to_review(models, mnist):
     assert wide_gap([(0, 0, 40, 80), (50, 0, 40, 80), (220, 0, 10, 80)])  # 130 px
 
 
+def test_a_digit_broken_into_pieces_between_two_others_sends_its_line_to_review(models, mnist):
+    # A 6 drawn in a broken pen trace came apart into pieces too small to be a digit: they were
+    # left out as specks and separators, and "4620783" was accepted as "420783".
+    page = blank(500, 1000)
+    boxes, right = [], 150
+    for digit in _digits(mnist, "4620783"):
+        offset = draw_digit(blank(500, 1000), digit, 0, 200, 80)[0]  # the ink's left edge in its square
+        boxes.append(draw_digit(page, digit, right + 12 - offset, 200, 80))
+        right = boxes[-1][0] + boxes[-1][2]
+    x, y, w, h = boxes[1]
+    six = page[y : y + h, x : x + w]
+    for k in range(0, h, 14):
+        six[k : k + 5] = 255
+    for k in range(0, w, 14):
+        six[:, k : k + 5] = 255
+    (field,) = read_page(page, models).fields
+    assert field.value == "420783"
+    assert field.reasons == ("ink between digits left out: a broken or faint digit may be missing",)
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",

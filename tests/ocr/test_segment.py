@@ -12,6 +12,7 @@ from ocr.segment import (
     Segment,
     dotted_rule_marks,
     frame_crop,
+    ink_left_out,
     plan_characters,
     remove_lines,
     rule_band,
@@ -234,6 +235,21 @@ def test_a_faint_digit_broken_into_specks_in_a_box_is_a_digit(mnist):
     # Far from the digits, or spread wider than a digit, they are still specks.
     far = [*boxes[:2], *((300, y, 5, 5) for y in range(0, 50, 8))]
     assert plan_characters(far, areas, 50, broken_digits=True)[0] == [[0], [1]]
+
+
+def test_ink_left_out_between_digits_is_measured_against_a_digit():
+    digits = [(0, 0, 30, 50), (40, 0, 30, 50), (120, 0, 30, 50)]
+    areas = [600, 600, 600]
+    pieces = [(80, 10, 10, 12), (95, 30, 8, 10)]  # a broken digit's pieces in the gap: 90 + 60 pixels
+    groups = [[0], [1], [2]]
+    assert ink_left_out([*digits, *pieces], np.array([*areas, 90, 60]), 50, groups, []) == pytest.approx(0.25)
+    # A piece taken for a separator is not left out; specks under a seventh of a digit's height
+    # (scanner noise) and marks below the digits (a dotted rule) do not count; nor does ink
+    # beyond the first and last digits.
+    assert ink_left_out([*digits, *pieces], np.array([*areas, 90, 60]), 50, groups, [(3, "-")]) == pytest.approx(0.1)
+    specks = [(80, 10, 5, 5), (95, 30, 6, 6), (100, 52, 10, 10), (160, 10, 12, 12)]
+    assert ink_left_out([*digits, *specks], np.array([*areas, 25, 36, 100, 140]), 50, groups, []) == 0.0
+    assert ink_left_out(digits[:1], np.array(areas[:1]), 50, [[0]], []) == 0.0
 
 
 def test_empty_box_gives_no_segments():
