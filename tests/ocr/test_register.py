@@ -89,6 +89,39 @@ def test_combs_are_not_registered_a_cell_out(degrees, shift, scale):
         assert box_iou(transform_box(box, registration.matrix), rect.outer) > 0.8
 
 
+APPLICATION = Template(
+    name="application",
+    size=(1240, 1754),
+    fields=(
+        TemplateField("date_of_birth", "comb", (460, 525, 384, 56), cells=8),
+        TemplateField("phone", "comb", (460, 615, 460, 54), cells=10),
+        TemplateField("postcode", "comb", (460, 700, 250, 50), cells=5),
+        TemplateField("children", "comb", (460, 850, 104, 52), cells=2),
+        TemplateField("age", "box", (460, 930, 150, 66)),
+        TemplateField("income", "box", (460, 1025, 330, 70)),
+        TemplateField("reference", "comb", (460, 1125, 352, 50), cells=8),
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    ("degrees", "shift", "scale"),
+    [(0, (19, -35), 1.039), (0, (0, 0), 1.03), (0, (-40, 50), 0.955), (0.5, (30, -20), 1.045)],
+)
+def test_a_wide_form_scanned_a_few_percent_larger_or_smaller_registers(degrees, shift, scale):
+    # Scaled by 4%, boxes 150 px apart move 6 px apart: the pairs of a wide form's combs no longer
+    # agreed on one shift, the vote went to shifts a cell or a row out, and the page did not
+    # register (11 of 35 boxes).  Each box is found with its lines, 3 px wider on each side.
+    matrix = cv2.getRotationMatrix2D((APPLICATION.size[0] / 2, APPLICATION.size[1] / 2), degrees, scale)
+    matrix[:, 2] += shift
+    placed = [transform_box(box, matrix) for _, _, box in expected_boxes(APPLICATION)]
+    rects = [Rect((x - 3, y - 3, w + 6, h + 6), (x + 2, y + 2, w - 4, h - 4)) for x, y, w, h in placed]
+    registration = register_rects(rects, APPLICATION, APPLICATION.size)
+    assert registration.score == 1.0
+    for (_, _, box), where in zip(expected_boxes(APPLICATION), placed, strict=True):
+        assert box_iou(transform_box(box, registration.matrix), where) > 0.8
+
+
 def test_a_page_of_another_form_does_not_register():
     other = Template(
         "other",
