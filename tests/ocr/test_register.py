@@ -73,20 +73,25 @@ SURVEY = Template(
 )
 
 
+def _assert_registers_as_scanned(template: Template, degrees: float, shift, scale: float, border: int) -> None:
+    """Its boxes turned and scaled about the page's middle, then shifted, are found (each ``border``
+    px wider on every side, as found with their lines), and registration puts every box on them."""
+    matrix = cv2.getRotationMatrix2D((template.size[0] / 2, template.size[1] / 2), degrees, scale)
+    matrix[:, 2] += shift
+    placed = [transform_box(box, matrix) for _, _, box in expected_boxes(template)]
+    grown = [(x - border, y - border, w + 2 * border, h + 2 * border) for x, y, w, h in placed]
+    rects = [Rect(outer, (x + 2, y + 2, w - 4, h - 4)) for outer, (x, y, w, h) in zip(grown, placed, strict=True)]
+    registration = register_rects(rects, template, template.size)
+    assert registration.score == 1.0
+    for (_, _, box), where in zip(expected_boxes(template), placed, strict=True):
+        assert box_iou(transform_box(box, registration.matrix), where) > 0.8
+
+
 @pytest.mark.parametrize(("degrees", "shift", "scale"), [(-2, (0, 0), 1.05), (2, (40, -40), 1.05), (2, (1, 40), 1.05)])
 def test_combs_are_not_registered_a_cell_out(degrees, shift, scale):
     # Scaled by 5%, rows of combs line up about as well one cell to the side as where they are,
     # and the translation vote alone picked the wrong one (a score of 0.77, every comb read a cell out).
-    matrix = cv2.getRotationMatrix2D((SURVEY.size[0] / 2, SURVEY.size[1] / 2), degrees, scale)
-    matrix[:, 2] += shift
-    rects = []
-    for _, _, box in expected_boxes(SURVEY):
-        x, y, w, h = transform_box(box, matrix)
-        rects.append(Rect((x, y, w, h), (x + 2, y + 2, w - 4, h - 4)))
-    registration = register_rects(rects, SURVEY, SURVEY.size)
-    assert registration.score == 1.0
-    for (_, _, box), rect in zip(expected_boxes(SURVEY), rects, strict=True):
-        assert box_iou(transform_box(box, registration.matrix), rect.outer) > 0.8
+    _assert_registers_as_scanned(SURVEY, degrees, shift, scale, border=0)
 
 
 APPLICATION = Template(
@@ -112,14 +117,7 @@ def test_a_wide_form_scanned_a_few_percent_larger_or_smaller_registers(degrees, 
     # Scaled by 4%, boxes 150 px apart move 6 px apart: the pairs of a wide form's combs no longer
     # agreed on one shift, the vote went to shifts a cell or a row out, and the page did not
     # register (11 of 35 boxes).  Each box is found with its lines, 3 px wider on each side.
-    matrix = cv2.getRotationMatrix2D((APPLICATION.size[0] / 2, APPLICATION.size[1] / 2), degrees, scale)
-    matrix[:, 2] += shift
-    placed = [transform_box(box, matrix) for _, _, box in expected_boxes(APPLICATION)]
-    rects = [Rect((x - 3, y - 3, w + 6, h + 6), (x + 2, y + 2, w - 4, h - 4)) for x, y, w, h in placed]
-    registration = register_rects(rects, APPLICATION, APPLICATION.size)
-    assert registration.score == 1.0
-    for (_, _, box), where in zip(expected_boxes(APPLICATION), placed, strict=True):
-        assert box_iou(transform_box(box, registration.matrix), where) > 0.8
+    _assert_registers_as_scanned(APPLICATION, degrees, shift, scale, border=3)
 
 
 def test_a_page_of_another_form_does_not_register():
