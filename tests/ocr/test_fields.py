@@ -800,3 +800,21 @@ def test_a_bold_flat_digit_written_on_a_rule_is_not_taken_for_the_rule():
     assert np.count_nonzero(writing[zero > 0]) >= 0.8 * np.count_nonzero(zero)
     assert not writing[196:205, 20:300].any() and not writing[196:205, 800:1180].any()  # the line is gone
     assert np.count_nonzero(writing[120:190, 695:706]) >= 0.9 * 70 * 6  # the 1 stays
+
+
+def test_a_run_of_thin_marks_across_printed_words_is_no_hairline():
+    from ocr.fields import _light_only
+
+    fine, ink = np.zeros((120, 300), np.uint8), np.zeros((120, 300), np.uint8)
+    for y in (20, 60, 100):
+        fine[y, 10:210] = 255
+        ink[y, 10:210:2] = 255  # half of each run dark enough to be ink
+    ink[23:28, 10:210:4] = 255  # letters under the first run: a band 3-7 px below it a quarter ink
+    ink[95:98, 10:40] = 255  # a digit's foot over 30 of the last run's 200 px
+    kept = _light_only(fine, np.zeros_like(fine), ink, 60)
+    assert not kept[20].any()  # across the middle of printed words
+    assert kept[60].any() and kept[100].any()  # a hairline part ink, clear beside it, or a digit on it
+    # A short piece filling a gap of a line the ink holds keeps it, letters beside it or not.
+    short = np.zeros_like(fine)
+    short[20, 10:50] = 255
+    assert _light_only(short, np.zeros_like(fine), ink, 60)[20].any()
