@@ -217,23 +217,20 @@ def _light_only(fine_lines: np.ndarray, ink_lines: np.ndarray, ink: np.ndarray, 
     ink holds, and digits written on those lines put ink beside them.  Vertical runs are left as they
     are: a comb's wall, partly ink, has the digits of its cells beside it.
     """
-    added = cv2.bitwise_and(fine_lines, cv2.bitwise_not(ink_lines))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(added, connectivity=8)
-    if count <= 1:
-        return fine_lines
-    sizes = stats[:, cv2.CC_STAT_AREA]
-    inked = np.bincount(labels[ink > 0], minlength=count)
+    # Not labelled: the runs' outer borders give their boxes, and only the long ones are looked at.
+    added = outline_components(cv2.bitwise_and(fine_lines, cv2.bitwise_not(ink_lines)))
     near, far = _SIDE_BAND
     out = fine_lines
-    for i in np.flatnonzero(inked[1:] >= _MAX_HAIRLINE_INK * sizes[1:]) + 1:
-        x, y, w, h = (int(v) for v in stats[i, :4])
-        if w < length:
+    for i in np.flatnonzero(added.boxes[:, 2] >= length).tolist():
+        x, y, w, h = (int(v) for v in added.boxes[i])
+        run = added.pixels(i)
+        if np.count_nonzero(ink[y : y + h, x : x + w][run]) < _MAX_HAIRLINE_INK * np.count_nonzero(run):
             continue
         sides = (ink[max(0, y - far) : max(0, y - near), x : x + w], ink[y + h + near : y + h + far, x : x + w])
         if any(side.size and (side > 0).mean() >= _MAX_SIDE_INK for side in sides):
             if out is fine_lines:
                 out = fine_lines.copy()
-            out[y : y + h, x : x + w][labels[y : y + h, x : x + w] == i] = 0
+            out[y : y + h, x : x + w][run] = 0
     return out
 
 
