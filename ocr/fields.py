@@ -197,13 +197,14 @@ def line_masks_with_hairlines(
     return h_mask, v_mask
 
 
-# A run of thin marks that the ink's own lines do not hold is no hairline where this share of it
-# or more is ink and as much again lies in a band along one side of it (:data:`_SIDE_BAND` px off):
-# it runs across printed words (horizontal runs only).  On a page scanned at 200 dpi and shrunk to the working
-# resolution, the soft edges of the print join its letters among the thin marks, and runs across
-# the middle of words (0.38-0.70 of them ink, 0.25-0.39 in the band below) passed for rules: the
-# words above them became fields of writing on a rule ("digit" read "11911").  Hairlines of boxes
-# printed light are up to 0.48 ink where binarisation kept some of them, with no ink beside them.
+# A horizontal run of thin marks that the ink's own lines do not hold is no hairline where this
+# share of it or more is ink and :data:`_MAX_SIDE_INK` of a band along one side of it
+# (:data:`_SIDE_BAND` px off) is ink too: it runs across printed words.  On a page scanned at
+# 200 dpi and shrunk to the working resolution, the soft edges of the print join its letters among
+# the thin marks, and runs across the middle of words (0.38-0.70 of them ink, 0.25-0.39 of the
+# band below) passed for rules: the words above them became fields of writing on a rule ("digit"
+# read "11911").  Hairlines of boxes printed light are up to 0.48 ink where binarisation kept
+# some of them, with no ink beside them.
 _MAX_HAIRLINE_INK = 0.3
 _SIDE_BAND = (2, 8)
 _MAX_SIDE_INK = 0.2
