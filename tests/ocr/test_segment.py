@@ -243,7 +243,7 @@ def test_ink_left_out_between_digits_is_measured_against_a_digit():
     pieces = [(80, 10, 10, 12), (95, 30, 8, 10)]  # a broken digit's pieces in the gap: 90 + 60 pixels
     groups = [[0], [1], [2]]
     assert ink_left_out([*digits, *pieces], np.array([*areas, 90, 60]), 50, groups, []) == pytest.approx(0.25)
-    # A piece taken for a separator is not left out; specks under a seventh of a digit's height
+    # A piece taken for a separator is not left out; specks under 0.15 of a digit's height across
     # (scanner noise) and marks below the digits (a dotted rule) do not count; nor does ink
     # beyond the first and last digits.
     assert ink_left_out([*digits, *pieces], np.array([*areas, 90, 60]), 50, groups, [(3, "-")]) == pytest.approx(0.1)
