@@ -818,3 +818,17 @@ def test_a_run_of_thin_marks_across_printed_words_is_no_hairline():
     short = np.zeros_like(fine)
     short[20, 10:50] = 255
     assert _light_only(short, np.zeros_like(fine), ink, 60)[20].any()
+
+
+def test_a_photos_paper_grain_does_not_pass_for_the_size_of_its_writing():
+    from ocr.fields import _typical_mark_size
+
+    # 60 specks of grain 14 px across (40 px of ink each) and 12 digits 70 px tall (600 each).
+    size = np.array([0, *[14] * 60, *[70] * 12])
+    area = np.array([0, *[40] * 60, *[600] * 12])
+    candidates = size >= 12
+    assert float(np.median(size[candidates])) == 14  # the bare median takes the grain for writing
+    assert _typical_mark_size(size, area, candidates, 960) == 70
+    # A table's edge, as large as a quarter of the page or more, has no say.
+    size, area = np.append(size, 900), np.append(area, 50_000)
+    assert _typical_mark_size(size, area, size >= 12, 960) == 70
