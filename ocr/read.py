@@ -98,6 +98,9 @@ _FREE_TURN_PART = 0.5
 # Calibration photos (seeds 96-100, 250 pages) turned upside down: 74-84% of fields read exactly
 # before, 87-91% after; as drawn (seeds 91-100), no page read differently.
 _HAND_TURN_MIN_DIGITS = 3
+# A page of free writing read turned a quarter (it lies on its side) with fewer digits than
+# :data:`_FREE_TURN_MIN_DIGITS` sends its fields to review: which quarter is a guess.
+_FEW_DIGITS_ON_ITS_SIDE = "read turned a quarter, with too few digits to tell which way up"
 _HAND_TURN_VOTE = 3.0
 _HAND_TURN_GAIN = 0.2
 # And a page of free writing whose digits are drawn upright by a vote of this much or more stays as
@@ -275,7 +278,12 @@ def read_page(
         )
         # As many either way (a page of a few digits, each read clearly on its side too): its
         # columns or its marks say it lies on its side.
-        return max((turned, other, reading), key=_sure_count)
+        best = max((turned, other, reading), key=_sure_count)
+        if best is reading or sum(len(f.digits) for f in best.fields) >= _FREE_TURN_MIN_DIGITS:
+            return best
+        # Too few digits to tell one quarter turn from the other: 239 read the other way up is 687,
+        # every digit clear.
+        return replace(best, fields=tuple(_with_reasons(f, [_FEW_DIGITS_ON_ITS_SIDE]) for f in best.fields))
     return turned if _sure_share(turned) >= _sure_share(reading) else reading
 
 

@@ -470,6 +470,18 @@ def test_printed_words_of_a_form_scanned_at_200_dpi_are_no_fields(models, mnist,
     assert len(fields) == len(truth) and all(f.kind in ("comb", "box") for f in fields)
 
 
+@pytest.mark.parametrize("turn", [cv2.ROTATE_90_CLOCKWISE, cv2.ROTATE_90_COUNTERCLOCKWISE])
+def test_a_short_number_on_a_photo_lying_on_its_side_is_read_turned_and_sent_to_review(models, mnist, turn):
+    # Turned a quarter, a page of one short number is read the way up its marks say; which quarter
+    # is a guess for so few digits (239 read the other way up is 687, each digit clear).
+    page = blank(1280, 960)
+    for i, digit in enumerate(_digits(mnist, "239")):
+        draw_digit(page, digit, 300 + i * 90, 500, 100)
+    (field,) = read_page(cv2.rotate(page, turn), models).fields
+    assert field.value == "239"
+    assert field.reasons == ("read turned a quarter, with too few digits to tell which way up",)
+
+
 def test_template_mode_names_fields_and_validates(models, mnist):
     template = Template(
         "t",
