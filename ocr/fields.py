@@ -589,8 +589,8 @@ def _typical_mark_size(size: np.ndarray, area: np.ndarray, candidates: np.ndarra
 
     Weighed by their ink, the marks' sizes tell the writing's: a photo's paper grain breaks into many
     small specks, and on 5 of the 200 dev photos they outnumbered the digits, so that the bare median
-    size (12-23 px against digits of 60-90) chose specks as the page's digits, and two photos on
-    their side or upside down were not turned back.
+    size (12-23 px against digits of 60-90) chose specks as the page's digits, and those photos,
+    lying on their side, were not turned back.
     """
     kept = candidates & (size <= _MAX_MARK_SHARE * short_side)
     if not kept.any():

@@ -98,9 +98,6 @@ _FREE_TURN_PART = 0.5
 # Calibration photos (seeds 96-100, 250 pages) turned upside down: 74-84% of fields read exactly
 # before, 87-91% after; as drawn (seeds 91-100), no page read differently.
 _HAND_TURN_MIN_DIGITS = 3
-# A page of free writing read turned a quarter (it lies on its side) with fewer digits than
-# :data:`_FREE_TURN_MIN_DIGITS` sends its fields to review: which quarter is a guess.
-_FEW_DIGITS_ON_ITS_SIDE = "read turned a quarter, with too few digits to tell which way up"
 _HAND_TURN_VOTE = 3.0
 _HAND_TURN_GAIN = 0.2
 # And a page of free writing whose digits are drawn upright by a vote of this much or more stays as
@@ -108,6 +105,9 @@ _HAND_TURN_GAIN = 0.2
 # 1 of 14 turned) can read surer either way by chance.  Calibration photos (seeds 91-100, 500
 # pages) turned upside down and read turned back: votes of -73 to 8.0.
 _HAND_KEEP_VOTE = 10.0
+# A page of free writing read turned a quarter (it lies on its side) with fewer digits than
+# :data:`_FREE_TURN_MIN_DIGITS` sends its fields to review: which quarter is a guess.
+_FEW_DIGITS_ON_ITS_SIDE = "read turned a quarter, with too few digits to tell which way up"
 # With fewer digits or less doubt than that, or digits that do not read that much better turned,
 # the page's print decides (:mod:`ocr.orientation`): from this many digits and this share of them
 # in doubt, a page whose print stands upside down is read turned if its digits read no worse so.
