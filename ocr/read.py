@@ -1103,10 +1103,12 @@ def assemble_field(
     cell_height = median([c[3] for c in region.cells]) if region.cells else None
     if too_tall([seg.bbox[3] for seg in read], cell_height):
         reasons.append("a mark far taller than a digit here")
-    if region.kind == "line" and too_wide([seg.bbox for seg in read]):
-        reasons.append("a mark far wider than tall")
-    if region.kind == "line" and wide_gap([seg.bbox for seg in read]):
-        reasons.append("a wide gap in the line: two numbers, or a stray mark beside one")
+    if region.kind == "line":
+        marks = [seg.bbox for seg in read]
+        if too_wide(marks):
+            reasons.append("a mark far wider than tall")
+        if wide_gap(marks):
+            reasons.append("a wide gap in the line: two numbers, or a stray mark beside one")
     confidence = min((d.confidence for d in kept), default=1.0)
     return FieldReading(
         name=name,

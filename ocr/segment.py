@@ -414,9 +414,10 @@ def ink_left_out(
     if len(groups) < 2:
         return 0.0
     used = {i for g in groups for i in g} | {i for i, _ in separators}
-    spans = sorted((min(boxes[j][0] for j in g), max(boxes[j][0] + boxes[j][2] for j in g)) for g in groups)
-    top = median([min(boxes[j][1] for j in g) for g in groups])
-    baseline = median([max(boxes[j][1] + boxes[j][3] for j in g) for g in groups])
+    extents = [_group_extent(g, boxes) for g in groups]
+    spans = sorted((x0, x1) for x0, x1, _, _ in extents)
+    top = median([y0 for _, _, y0, _ in extents])
+    baseline = median([y1 for _, _, _, y1 in extents])
     digit_ink = float(median([sum(int(areas[j]) for j in g) for g in groups]))
     gaps = [0.0] * (len(spans) - 1)
     for i, (x, y, w, h) in enumerate(boxes):
@@ -466,10 +467,7 @@ def plan_characters(
     for i in big:
         x, y, w, h = boxes[i]
         if groups:
-            gx0 = min(boxes[j][0] for j in groups[-1])
-            gx1 = max(boxes[j][0] + boxes[j][2] for j in groups[-1])
-            gy0 = min(boxes[j][1] for j in groups[-1])
-            gy1 = max(boxes[j][1] + boxes[j][3] for j in groups[-1])
+            gx0, gx1, gy0, gy1 = _group_extent(groups[-1], boxes)
             overlap = min(x + w, gx1) - max(x, gx0)
             # Two full-height strokes side by side are two digits (a slanted 1 leaning over
             # its neighbour); a piece of a broken digit is shorter than a digit.
@@ -664,27 +662,29 @@ _HANGING_HEIGHT = 0.6
 _HANGING_RISE = 0.25
 
 
+def _group_extent(group: list[int], boxes: list[Box]) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1) of the component boxes of one character's group."""
+    return (
+        min(boxes[j][0] for j in group),
+        max(boxes[j][0] + boxes[j][2] for j in group),
+        min(boxes[j][1] for j in group),
+        max(boxes[j][1] + boxes[j][3] for j in group),
+    )
+
+
 def _merge_flat_fragments(groups: list[list[int]], boxes: list[Box], digit_height: int) -> list[list[int]]:
     """Join a group much shorter than a digit (a pen skip cut it off), or one hanging in the upper part
     of the line, to the nearest digit beside it."""
 
-    def extent(g: list[int]) -> tuple[int, int, int, int]:
-        return (
-            min(boxes[j][0] for j in g),
-            max(boxes[j][0] + boxes[j][2] for j in g),
-            min(boxes[j][1] for j in g),
-            max(boxes[j][1] + boxes[j][3] for j in g),
-        )
-
     merged = [list(g) for g in groups]
-    spans = [extent(g)[2:] for g in merged]
+    spans = [_group_extent(g, boxes)[2:] for g in merged]
     bottoms = [y1 for y0, y1 in spans if y1 - y0 >= _HANGING_HEIGHT * digit_height]
     baseline = median(bottoms) if bottoms else None
     changed = True
     while changed and len(merged) > 1:
         changed = False
         for k, g in enumerate(merged):
-            x0, x1, y0, y1 = extent(g)
+            x0, x1, y0, y1 = _group_extent(g, boxes)
             hanging = (
                 baseline is not None
                 and y1 - y0 < _HANGING_HEIGHT * digit_height
@@ -695,7 +695,7 @@ def _merge_flat_fragments(groups: list[list[int]], boxes: list[Box], digit_heigh
             gaps = []
             for m in (k - 1, k + 1):
                 if 0 <= m < len(merged):
-                    nx0, nx1, ny0, ny1 = extent(merged[m])
+                    nx0, nx1, ny0, ny1 = _group_extent(merged[m], boxes)
                     if ny1 - ny0 >= 0.45 * digit_height:
                         gaps.append((max(nx0 - x1, x0 - nx1), m))
             if gaps:
