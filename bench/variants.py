@@ -6,6 +6,7 @@
     python bench/variants.py SRC DST --dither
     python bench/variants.py SRC DST --blur 2
     python bench/variants.py SRC DST --photo 0.04 [--shadow 0.45]
+    python bench/variants.py SRC DST --bed side|askew [--seed N]
 
 SRC is a directory written by ``digitflow samples``.  Each scan's first page
 is written to DST as a PNG with its ground truth JSON beside it, boxes mapped
@@ -31,6 +32,10 @@ the same way, and the layouts' templates copied, so that ``digitflow evaluate
   that states no resolution; truth boxes are the bounding boxes of the moved ones.
   With ``--shadow``, a soft shadow enters from one edge (a hand, the phone) and
   darkens what it covers by up to that share, as on ``digitflow samples``' photos.
+* ``--bed``: the sheet scanned on a scanner's dark bed or lid (gray 0-60), a PNG that states the
+  scan's resolution: ``side``, the ground showing past one or two of its edges, 3-30 mm each;
+  ``askew``, the sheet turned by 1-3 degrees either way inside a band of ground 0-8 mm wide, the
+  ground showing in wedges round it (truth boxes are the bounding boxes of the turned ones).
 """
 
 from __future__ import annotations
@@ -129,6 +134,35 @@ def write_photo_variant(
     write_truth(scan, truth, out, name, None, lambda box: list(transform_box(tuple(box), warp)))
 
 
+def write_bed_variant(scan: Path, truth: dict, out: Path, how: str, rng: np.random.Generator) -> None:
+    """The first page of ``scan`` scanned on a dark bed (see ``--bed``), at its own resolution."""
+    page, source_dpi = first_page(scan, truth)
+    mm = source_dpi / 25.4
+    ground = int(rng.uniform(0, 60))
+    if how == "side":
+        sides = {"top": 0, "bottom": 0, "left": 0, "right": 0}
+        for side in rng.choice(list(sides), size=int(rng.integers(1, 3)), replace=False):
+            sides[side] = round(rng.uniform(3, 30) * mm)
+        image = cv2.copyMakeBorder(page, *sides.values(), cv2.BORDER_CONSTANT, value=ground)
+
+        def move(box: list[int]) -> list[int]:
+            return [box[0] + sides["left"], box[1] + sides["top"], box[2], box[3]]
+    else:
+        band = round(rng.uniform(0, 8) * mm)
+        image = cv2.copyMakeBorder(page, band, band, band, band, cv2.BORDER_CONSTANT, value=ground)
+        height, width = image.shape
+        turn = cv2.getRotationMatrix2D((width / 2, height / 2), float(rng.uniform(1, 3) * rng.choice([-1, 1])), 1.0)
+        image = cv2.warpAffine(image, turn, (width, height), flags=cv2.INTER_LINEAR, borderValue=ground)
+
+        def move(box: list[int]) -> list[int]:
+            return list(transform_box((box[0] + band, box[1] + band, box[2], box[3]), turn))
+
+    dpi = round(source_dpi)
+    name = scan.stem + ".png"
+    Image.fromarray(image).save(out / name, dpi=(dpi, dpi))
+    write_truth(scan, truth, out, name, dpi, move)
+
+
 def write_variant(scan: Path, truth: dict, out: Path, turn: int | None, scale: float, dpi: int | None) -> None:
     page, _ = first_page(scan, truth)
     height, width = page.shape
@@ -159,7 +193,8 @@ def main() -> None:
     change.add_argument("--fax", action="store_true", help="sent as a fax in standard mode (204 x 98 dpi)")
     change.add_argument("--blur", type=float, help="blurred by a Gaussian of this sigma (pixels)")
     change.add_argument("--photo", type=float, help="photographed from the side, corners moved by up to this share")
-    parser.add_argument("--seed", type=int, default=5, help="with --photo: the corners' random moves")
+    change.add_argument("--bed", choices=["side", "askew"], help="scanned on a dark bed: ground at its sides, or askew")
+    parser.add_argument("--seed", type=int, default=5, help="with --photo or --bed: their random draws")
     parser.add_argument(
         "--shadow", type=float, default=0.0, help="with --photo: a soft shadow from one edge darkens it by this share"
     )
@@ -174,7 +209,9 @@ def main() -> None:
         parser.error("--photo must be in [0, 0.25)")
     if args.shadow and (args.photo is None or not 0 < args.shadow < 1):
         parser.error("--shadow goes with --photo and must be in (0, 1)")
-    if args.dither and (args.turn or args.scale is not None or args.blur is not None or args.photo is not None):
+    if args.dither and (
+        args.turn or args.scale is not None or args.blur is not None or args.photo is not None or args.bed
+    ):
         parser.error("--dither goes alone or with --fax")
     if not (
         args.turn
@@ -183,8 +220,9 @@ def main() -> None:
         or args.dither
         or args.blur is not None
         or args.photo is not None
+        or args.bed
     ):
-        parser.error("one of --turn, --scale, --fax, --dither, --blur, --photo is required")
+        parser.error("one of --turn, --scale, --fax, --dither, --blur, --photo, --bed is required")
     rng = np.random.default_rng(args.seed)
     args.dst.mkdir(parents=True, exist_ok=True)
     pairs = find_samples(args.src)
@@ -196,6 +234,8 @@ def main() -> None:
             write_blurred_variant(scan, truth, args.dst, args.blur)
         elif args.photo is not None:
             write_photo_variant(scan, truth, args.dst, args.photo, rng, args.shadow)
+        elif args.bed:
+            write_bed_variant(scan, truth, args.dst, args.bed, rng)
         else:
             write_variant(scan, truth, args.dst, args.turn, args.scale or 1.0, args.dpi)
     if (args.src / "templates").is_dir():

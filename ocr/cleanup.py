@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocr.geometry import Box
+
 MAX_SKEW = 5.0  # degrees either way, for pages whose skew comes from their projection profile
 # Pages with long straight segments (rules, box borders) have their skew measured from them up to
 # this many degrees either way: a page fed crooked or photographed askew is often turned more
@@ -86,6 +88,63 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
     ink = binarize(flat)
     matrix = np.hstack([turn[:, :2] @ resize[:, :2], turn[:, 2:]])  # the turn after the resize
     return CleanPage(flat, ink, float(angle), matrix, fine)
+
+
+# A sheet scanned short of the glass (:func:`paper_on_ground`): rows or columns from an edge in
+# which this share of a small copy's pixels is darker than this share of the paper's level
+# (the 75th percentile of the page) are ground, if there are at least this share of the page's
+# short side of them (8 px on a page at 150 dpi: a rule printed along the sheet's edge is thinner);
+# the paper kept is at least this share of each side.
+_GROUND_ROW = 0.9
+_GROUND_LEVEL = 0.55
+_MIN_GROUND = 1 / 150
+_GROUND_SEARCH_SIDE = 600
+_MIN_PAPER_SHARE = 0.5
+
+
+def paper_on_ground(gray: np.ndarray) -> Box | None:
+    """The box (x, y, w, h) of the paper where a scan shows dark ground past it, or None.
+
+    A scanner's glass larger than the sheet, or a sheet fed short of the glass, shows the lid's
+    dark underside in bands along one or two edges.  Read as part of the page, that ground moves
+    the page's edges (what lies "at the page's edge", a whole sheet's shape) and, as ink, spans
+    the page.  Bands are whole rows or columns of dark ground running in from an edge (on a copy
+    at most :data:`_GROUND_SEARCH_SIDE` pixels long); the wedges left where the sheet lies askew
+    are thin, and flattening (:func:`normalize_illumination`) whitens what of them is wide.
+    """
+    h, w = gray.shape
+    factor = max(1, round(max(h, w) / _GROUND_SEARCH_SIDE))
+    small_w, small_h = w // factor, h // factor
+    if min(small_w, small_h) < 16:
+        return None
+    small = cv2.resize(gray[: small_h * factor, : small_w * factor], (small_w, small_h), interpolation=cv2.INTER_AREA)
+    dark = small < _GROUND_LEVEL * float(np.percentile(small, 75))
+    rows, columns = dark.mean(axis=1) >= _GROUND_ROW, dark.mean(axis=0) >= _GROUND_ROW
+    least = min(h, w) * _MIN_GROUND / factor
+    top, bottom, left, right = (
+        run if run >= least else 0
+        for run in (
+            _run_from_start(rows),
+            _run_from_start(rows[::-1]),
+            _run_from_start(columns),
+            _run_from_start(columns[::-1]),
+        )
+    )
+    if not top + bottom + left + right:
+        return None
+    x0, y0 = left * factor, top * factor
+    # The last band reaches the page's own edge, the few pixels the copy left out included.
+    x1 = w - right * factor - (w - small_w * factor if right else 0)
+    y1 = h - bottom * factor - (h - small_h * factor if bottom else 0)
+    if x1 - x0 < _MIN_PAPER_SHARE * w or y1 - y0 < _MIN_PAPER_SHARE * h:
+        return None
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _run_from_start(flags: np.ndarray) -> int:
+    """How many of ``flags`` are true from its start."""
+    false = np.flatnonzero(~flags)
+    return int(false[0]) if false.size else flags.size
 
 
 # A photographed sheet is looked for on a copy this long, and taken when it covers this share

@@ -16,7 +16,15 @@ import cv2
 import numpy as np
 
 from ocr.classifiers import Models
-from ocr.cleanup import CleanPage, clean_page, find_sheet, is_scan, sheet_homography, working_scale
+from ocr.cleanup import (
+    CleanPage,
+    clean_page,
+    find_sheet,
+    is_scan,
+    paper_on_ground,
+    sheet_homography,
+    working_scale,
+)
 from ocr.decision import Decisions, decide
 from ocr.errors import BlankCropError
 from ocr.fields import (
@@ -255,7 +263,21 @@ def read_page(
         (:func:`ocr.fields.looks_sideways`) is read turned a quarter too,
         keeping that reading unless a smaller share of its digits is sure.
         Boxes still come back in the page's own pixels.
+
+    A scan (:func:`ocr.cleanup.is_scan`) that shows dark ground past the sheet's edges
+    (:func:`ocr.cleanup.paper_on_ground`) is read as the sheet alone, its boxes given back in
+    the scan's pixels.
     """
+    paper = paper_on_ground(gray) if is_scan(dpi, gray.shape) else None
+    if paper is not None:
+        x0, y0, w, h = paper
+        sheet = read_page(gray[y0 : y0 + h, x0 : x0 + w], models, template, number, timings, dpi, turn_check)
+
+        def back(box: Box) -> Box:
+            x, y, bw, bh = box
+            return (x + x0, y + y0, bw, bh)
+
+        return replace(sheet, width=gray.shape[1], height=gray.shape[0], fields=_boxes_mapped(sheet, back))
     reading = _read_page(gray, models, template, number, timings, dpi, turn_check)
     if template is not None:
         if turn_check and reading.problems:

@@ -31,7 +31,7 @@ def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mn
     from ocr.load import load_pages
 
     changes = (["--turn", "90"], ["--scale", "2", "--dpi", "300"], ["--fax"], ["--dither"], ["--fax", "--dither"])
-    for args in (*changes, ["--blur", "1.5"], ["--photo", "0.04"]):
+    for args in (*changes, ["--blur", "1.5"], ["--photo", "0.04"], ["--bed", "side"], ["--bed", "askew"]):
         out = tmp_path / "".join(args).strip("-")
         run = subprocess.run(
             [sys.executable, "bench/variants.py", str(tmp_path / "src"), str(out), *args],
@@ -47,8 +47,10 @@ def test_variants_of_samples_hold_their_digits_where_the_truth_says(tmp_path, mn
             for field in truth["pages"][0]["fields"]:
                 for digit in field["digits"]:
                     x, y, w, h = digit["bbox"]
-                    # The digit's ink is inside its box (blurred, a faint digit's darkest pixel is lighter).
+                    # The digit's ink is inside its box (blurred, a faint digit's darkest pixel is lighter),
+                    # on its paper (not on a dark bed).
                     assert image[y : y + h, x : x + w].min() < (160 if "--blur" in args else 100)
+                    assert image[y : y + h, x : x + w].max() > 150
 
 
 def test_unseen_layout_pages_hold_their_digits_where_the_truth_says(tmp_path):

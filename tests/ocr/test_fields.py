@@ -13,6 +13,7 @@ from ocr.cleanup import (
     fit_segment_angle,
     noise_level,
     normalize_illumination,
+    paper_on_ground,
     sharpen_blur,
     smooth_noise,
     working_scale,
@@ -139,6 +140,29 @@ def test_only_a_blurred_page_is_sharpened(sigma):
     sharpened = sharpen_blur(blurred)
     assert blur_sigma(sharpened) < 0.75 * measured
     assert sharpened[700:703, 100:700].mean() < blurred[700:703, 100:700].mean()  # the box's rule darker
+
+
+@pytest.mark.parametrize(
+    ("top", "bottom", "left", "right"), [(0, 90, 0, 40), (25, 0, 180, 0), (0, 0, 0, 14), (60, 60, 60, 60)]
+)
+def test_a_sheet_scanned_short_of_the_glass_is_found_inside_the_dark_ground(top, bottom, left, right):
+    page = _printed_page()  # 1200 x 900, paper at 204
+    cv2.rectangle(page, (0, 0), (899, 1199), 0, 2)  # a frame printed to the sheet's very edge
+    scan = cv2.copyMakeBorder(page, top, bottom, left, right, cv2.BORDER_CONSTANT, value=35)
+    found = paper_on_ground(scan)
+    assert found is not None
+    # Within a step of the copy it is found on (2 px), the frame's width beside the ground.
+    assert np.abs(np.array(found) - [left, top, 900, 1200]).max() <= 4
+    assert paper_on_ground(page) is None  # its frame is no ground
+    # Dark print inside the sheet, however large, is no ground: a black bar across the page,
+    # a filled logo, a bar reaching one edge but not across.
+    printed = page.copy()
+    printed[500:560, 30:870] = 0
+    printed[100:300, 100:300] = 0
+    printed[900:960, 0:500] = 0
+    assert paper_on_ground(printed) is None
+    # A page of nothing but dark ground is left as it is.
+    assert paper_on_ground(np.full((1200, 900), 35, np.uint8)) is None
 
 
 def test_a_sheet_photographed_on_a_table_is_found_by_its_corners():

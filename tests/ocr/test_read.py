@@ -259,6 +259,37 @@ def test_a_fax_of_a_form_is_read_like_the_form(models, form_3, form_3_read):
     assert sum(f.value in values for f in original.fields) >= len(original.fields) - 1
 
 
+@pytest.mark.parametrize(
+    ("top", "left", "bottom", "right", "ground"), [(0, 42, 22, 0, 7), (93, 0, 0, 73, 13), (0, 0, 120, 70, 40)]
+)
+def test_a_form_scanned_short_of_the_glass_is_read_like_the_form(
+    models, form_3, form_3_read, top, left, bottom, right, ground
+):
+    # The scanner's dark lid showed along two edges: taken for ink, that ground spanned the page
+    # as one mark, every box lay inside it and was dropped as writing, and printed words were
+    # read as numbers instead.
+    _, page = form_3
+    scan = cv2.copyMakeBorder(page, top, bottom, left, right, cv2.BORDER_CONSTANT, value=ground)
+    reading = read_page(scan, models, dpi=150)
+    assert (reading.width, reading.height) == (scan.shape[1], scan.shape[0])
+    assert len(reading.fields) == len(form_3_read.fields)
+    for field, original in zip(reading.fields, form_3_read.fields, strict=True):
+        assert field.value == original.value and field.kind == original.kind
+        x, y, w, h = original.bbox
+        assert box_iou(field.bbox, (x + left, y + top, w, h)) > 0.9  # in the scan's own pixels
+
+
+def test_a_form_fed_askew_onto_a_dark_bed_is_read_like_the_form(models, form_3, form_3_read):
+    # Turned 1.5 degrees inside a band of the bed 40 px wide: the bed shows all round, in
+    # bands and in wedges at the corners.
+    _, page = form_3
+    scan = cv2.copyMakeBorder(page, 40, 40, 40, 40, cv2.BORDER_CONSTANT, value=0)
+    h, w = scan.shape
+    scan = cv2.warpAffine(scan, cv2.getRotationMatrix2D((w / 2, h / 2), 1.5, 1.0), (w, h), borderValue=0)
+    reading = read_page(scan, models, dpi=150)
+    assert [f.value for f in reading.fields] == [f.value for f in form_3_read.fields]
+
+
 def test_a_dithered_black_and_white_scan_is_read_like_the_form(models, form_3, form_3_read):
     # A scanner's black-and-white mode that dithers: the tinted paper becomes a field of dots
     # and the strokes' soft edges ragged.  Read as it came, fields were lost and misread.
