@@ -37,6 +37,8 @@ class CleanPage:
     fine : (H, W) uint8, 255 on thin marks darker than the paper beside them (:func:`fine_lines`), however
         light: found before the page is shrunk or turned (either would fade a hairline), then shrunk and
         turned with it.
+    holds : ``"ink"``, or ``"faint"`` marks but no ink, or ``"blank"`` (:func:`ink_on_page`, judged
+        before any sharpening).
     """
 
     gray: np.ndarray
@@ -44,6 +46,7 @@ class CleanPage:
     angle: float
     matrix: np.ndarray
     fine: np.ndarray
+    holds: str = "ink"
 
 
 def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpen: bool = False) -> CleanPage:
@@ -71,6 +74,7 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
         gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
         resize = np.float64([[size[0] / w, 0, 0], [0, size[1] / h, 0]])
     flat = normalize_illumination(gray)
+    holds = ink_on_page(flat)
     if sharpen:
         flat = sharpen_blur(flat)
     ink = binarize(flat)
@@ -78,7 +82,7 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
         fine = fine_lines(flat)
     angle = estimate_skew(ink, fine=fine) if deskew else 0.0
     if abs(angle) < 0.05:
-        return CleanPage(flat, ink, 0.0, resize, fine)
+        return CleanPage(flat, ink, 0.0, resize, fine, holds)
     h, w = gray.shape
     # OpenCV's positive angle turns the image counter-clockwise, undoing a clockwise skew.
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
@@ -87,7 +91,7 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
     fine = _any(cv2.warpAffine(fine, turn, (w, h), flags=cv2.INTER_LINEAR, borderValue=0))
     ink = binarize(flat)
     matrix = np.hstack([turn[:, :2] @ resize[:, :2], turn[:, 2:]])  # the turn after the resize
-    return CleanPage(flat, ink, float(angle), matrix, fine)
+    return CleanPage(flat, ink, float(angle), matrix, fine, holds)
 
 
 # A sheet scanned short of the glass (:func:`paper_on_ground`): rows or columns from an edge in
@@ -145,6 +149,30 @@ def _run_from_start(flags: np.ndarray) -> int:
     """How many of ``flags`` are true from its start."""
     false = np.flatnonzero(~flags)
     return int(false[0]) if false.size else flags.size
+
+
+# A page holds no ink (:func:`ink_on_page`) when its darkest pixels (this share of them: 435 on an
+# A4 page at 150 dpi, a digit's worth of a pen's ink) are this light or lighter once flattened;
+# it holds faint marks when at least this share of it is 25 levels darker than white.  The
+# lightest scans read (ink and print at 35% of their contrast) flatten to 135-173 at their
+# darkest; blank backs with the front showing through, blurred by the paper, to 210-242.
+_DARKEST_SHARE = 0.0002
+_FAINTEST_INK = 195
+_FAINT_MARKS_SHARE = 0.002
+
+
+def ink_on_page(flat: np.ndarray) -> str:
+    """What an illumination-flattened page holds: ``"ink"``; ``"faint"``, marks but no ink (the
+    other side of a blank page showing through, mirrored, lighter and blurred by the paper, or a
+    scan far too light); or ``"blank"``.
+
+    Read as it stands, a page without ink has its Otsu threshold among its faint marks or its
+    paper's grain, and the other side's boxes and digits are read, mirrored.
+    """
+    counts = np.cumsum(cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel())
+    if int(np.searchsorted(counts, _DARKEST_SHARE * flat.size)) < _FAINTEST_INK:
+        return "ink"
+    return "faint" if counts[230 - 1] >= _FAINT_MARKS_SHARE * flat.size else "blank"
 
 
 # A photographed sheet is looked for on a copy this long, and taken when it covers this share

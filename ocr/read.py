@@ -116,6 +116,9 @@ _HAND_KEEP_VOTE = 10.0
 # A page of free writing read turned a quarter (it lies on its side) with fewer digits than
 # :data:`_FREE_TURN_MIN_DIGITS` sends its fields to review: which quarter is a guess.
 _FEW_DIGITS_ON_ITS_SIDE = "read turned a quarter, with too few digits to tell which way up"
+# A page of faint marks and no ink (:func:`ocr.cleanup.ink_on_page`) is not read but flagged.
+_ONLY_FAINT_MARKS = "only marks far lighter than ink (the other side showing through, or too light a scan): not read"
+_BLANK_PAGE = "a blank page: nothing to read"
 # With fewer digits or less doubt than that, or digits that do not read that much better turned,
 # the page's print decides (:mod:`ocr.orientation`): from this many digits and this share of them
 # in doubt, a page whose print stands upside down is read turned if its digits read no worse so.
@@ -407,6 +410,12 @@ def _read_page(
         gray = cv2.warpPerspective(gray, flattened[0], flattened[1], flags=cv2.INTER_LINEAR, borderValue=255)
     clean = clean_page(gray, scale=working_scale(dpi, gray.shape), sharpen=scan)
     clock.lap("cleanup")
+    if clean.holds != "ink":
+        # Nothing to read.  Faint marks are flagged; a blank page is not (the back of a form), but
+        # with a template it is, as a page that does not register.
+        flag = clean.holds == "faint" or template is not None
+        problems = (_ONLY_FAINT_MARKS if clean.holds == "faint" else _BLANK_PAGE,) if flag else ()
+        return PageReading(number, page.shape[1], page.shape[0], clean.angle, (), problems=problems)
     paper = paper_blocks(clean.ink)  # where the page is paper: for the hairlines and, in auto mode, field finding
     h_mask, v_mask = line_masks_with_hairlines(clean.ink, clean.fine, paper)
     # Found once in auto mode, for field finding and the sideways check.

@@ -11,6 +11,7 @@ from ocr.cleanup import (
     estimate_skew,
     find_sheet,
     fit_segment_angle,
+    ink_on_page,
     noise_level,
     normalize_illumination,
     paper_on_ground,
@@ -163,6 +164,25 @@ def test_a_sheet_scanned_short_of_the_glass_is_found_inside_the_dark_ground(top,
     assert paper_on_ground(printed) is None
     # A page of nothing but dark ground is left as it is.
     assert paper_on_ground(np.full((1200, 900), 35, np.uint8)) is None
+
+
+def test_a_page_of_faint_marks_holds_no_ink():
+    page = _printed_page()  # print at 30-0, paper at 204
+    assert ink_on_page(normalize_illumination(page)) == "ink"
+    light = (255 - (255 - page.astype(np.float32)) * 0.35).astype(np.uint8)  # a scanner set light
+    assert ink_on_page(normalize_illumination(light)) == "ink"
+    # The page showing through the back of a blank sheet: mirrored, blurred, at a quarter of its contrast.
+    through = cv2.GaussianBlur(np.ascontiguousarray(page[:, ::-1]), (0, 0), 1.5).astype(np.float32)
+    back = (235 * (1 - 0.25 * (255 - through) / 255)).astype(np.uint8)
+    assert ink_on_page(normalize_illumination(back)) == "faint"
+    paper = np.full(page.shape, 235, np.uint8)
+    assert ink_on_page(normalize_illumination(paper)) == "blank"
+    grainy = np.clip(paper + np.random.default_rng(0).normal(0, 6, paper.shape), 0, 255).astype(np.uint8)
+    assert clean_page(grainy).holds == "blank"
+    # A few digits on the page are ink, however small a share of it they are.
+    note = paper.copy()
+    cv2.putText(note, "25", (400, 600), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 60, 3)
+    assert clean_page(note).holds == "ink"
 
 
 def test_a_sheet_photographed_on_a_table_is_found_by_its_corners():

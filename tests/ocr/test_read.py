@@ -411,6 +411,25 @@ def test_a_faint_scan_is_read_like_a_dark_one(models, mnist, tmp_path):
     assert sum(value in light for value in dark) >= len(dark) - 1
 
 
+def test_the_blank_back_of_a_form_with_its_front_showing_through_gives_no_numbers(models, form_3):
+    # The front, mirrored, blurred by the paper and at 15% of its contrast on paper of 235: read
+    # as it stood, its Otsu threshold fell among those marks, and the front's digits were read
+    # mirrored, some of them accepted.
+    _, front = form_3
+    through = cv2.GaussianBlur(np.ascontiguousarray(front[:, ::-1]), (0, 0), 1.5).astype(np.float32)
+    back = (235 * (1 - 0.15 * (255 - through) / 255)).astype(np.uint8)
+    reading = read_page(back, models, dpi=150)
+    assert reading.fields == ()
+    assert reading.problems and "showing through" in reading.problems[0]
+    template = Template("t", front.shape[::-1], (TemplateField("x", "comb", (100, 100, 300, 60), 5),))
+    assert read_page(back, models, template, dpi=150).problems == reading.problems
+    # A blank back holds nothing to flag in auto mode; with a template it does not register.
+    paper = np.full(front.shape, 235, np.uint8)
+    blank_reading = read_page(paper, models, dpi=150)
+    assert (blank_reading.fields, blank_reading.problems) == ((), ())
+    assert read_page(paper, models, template, dpi=150).problems == ("a blank page: nothing to read",)
+
+
 @pytest.mark.parametrize("at_end", [False, True])
 def test_a_dollar_sign_printed_in_an_amount_box_is_left_out(models, mnist, at_end):
     # Printed in Pillow's own typeface, which the sign templates were not drawn from.  Before, it
