@@ -166,6 +166,17 @@ def test_a_sheet_scanned_short_of_the_glass_is_found_inside_the_dark_ground(top,
     assert paper_on_ground(np.full((1200, 900), 35, np.uint8)) is None
 
 
+def test_a_cheque_laid_on_a_dark_bed_is_found_inside_it():
+    cheque = _printed_page()[:330, :]  # 330 x 900, a third of the bed's height
+    bed = np.full((1270, 900), 20, np.uint8)
+    bed[150:480, :] = cheque
+    assert paper_on_ground(bed) == (0, 150, 900, 330)
+    bed = np.full((1270, 900), 20, np.uint8)
+    bed[150:480, 200:800] = cheque[:, :600]
+    found = paper_on_ground(bed)
+    assert found is not None and np.abs(np.array(found) - [200, 150, 600, 330]).max() <= 2
+
+
 def test_a_page_of_faint_marks_holds_no_ink():
     page = _printed_page()  # print at 30-0, paper at 204
     assert ink_on_page(normalize_illumination(page)) == "ink"

@@ -279,6 +279,24 @@ def test_a_form_scanned_short_of_the_glass_is_read_like_the_form(
         assert box_iou(field.bbox, (x + left, y + top, w, h)) > 0.9  # in the scan's own pixels
 
 
+def test_a_cheque_laid_on_a_flatbeds_dark_lid_is_read_like_the_cheque(models, mnist, tmp_path):
+    # A cheque scanned on an A4 flatbed with its lid dark: the bed covers two thirds of the scan.
+    # Left in, it passed the cheque's printed code line off as a number.
+    from ocr.samples import generate_samples
+
+    digits, labels = mnist.x_test, mnist.y_test
+    (scan,) = generate_samples(tmp_path, "cheques", 1, seed=4, digits=digits, labels=labels, formats=["png"])
+    cheque = cv2.imread(str(scan), cv2.IMREAD_GRAYSCALE)
+    bed = np.full((2339, 1654), 15, np.uint8)  # A4 at 200 dpi
+    h, w = cheque.shape
+    bed[300 : 300 + h, : min(w, 1654)] = cheque[:, :1654]
+    alone = read_page(cheque, models, dpi=200)
+    on_bed = read_page(bed, models, dpi=200)
+    assert len(alone.fields) >= 3
+    assert [f.value for f in on_bed.fields] == [f.value for f in alone.fields]
+    assert [f.bbox[1] - 300 for f in on_bed.fields] == [f.bbox[1] for f in alone.fields]
+
+
 def test_a_form_fed_askew_onto_a_dark_bed_is_read_like_the_form(models, form_3, form_3_read):
     # Turned 1.5 degrees inside a band of the bed 40 px wide: the bed shows all round, in
     # bands and in wedges at the corners.
