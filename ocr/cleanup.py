@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.geometry import Box
+from ocr.geometry import Box, runs
 
 MAX_SKEW = 5.0  # degrees either way, for pages whose skew comes from their projection profile
 # Pages with long straight segments (rules, box borders) have their skew measured from them up to
@@ -77,6 +77,13 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
     holds = ink_on_page(flat)
     if sharpen:
         flat = sharpen_blur(flat)
+    streaks = scanner_streaks(flat)
+    if streaks is not None:
+        # Left in, a streak crossed digits as a 1 beside them or a wall between them, made boxes
+        # of hairlines, and its length told the skew.  Paper now, where no stroke crosses it.
+        flat[streaks > 0] = 255
+        if fine is not None:  # found before the page was shrunk: the streak's marks a pixel either side
+            fine[cv2.dilate(streaks, np.ones((3, 3), np.uint8)) > 0] = 0
     ink = binarize(flat)
     if fine is None:
         fine = fine_lines(flat)
@@ -92,6 +99,57 @@ def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpe
     ink = binarize(flat)
     matrix = np.hstack([turn[:, :2] @ resize[:, :2], turn[:, 2:]])  # the turn after the resize
     return CleanPage(flat, ink, float(angle), matrix, fine, holds)
+
+
+# A streak (:func:`scanner_streaks`): a run of columns (or rows) at most this many pixels wide,
+# darker than this level (15 below the flattened paper's 255) in over half of every 4th row, and
+# in over half of the page's first and last 1% of rows (a printed frame or rule stops at the
+# printer's margin, and ink must cover over half the page's length to count), with the columns
+# :data:`_STREAK_REACH` pixels either side of it not so.
+_STREAK_WIDTH = 4
+_STREAK_LEVEL = 240
+_STREAK_REACH = 3
+_STREAK_ENDS = 0.01
+
+
+def scanner_streaks(flat: np.ndarray) -> np.ndarray | None:
+    """255 on the pixels of streaks that run the whole length of an illumination-flattened page,
+    where no stroke crosses them, or None.
+
+    Dust or a scratch on an automatic feeder's glass draws a thin line down every page it feeds,
+    straight along the feed, dark or light; a flatbed's lamp can draw one across.  A stroke
+    crossing the streak is kept: in a row where the page two pixels either side of the streak is
+    dark too, the streak's pixels stay as they are.
+    """
+    out = None
+    for axis in (0, 1):  # columns down the page, then rows across it
+        length = flat.shape[axis]
+        ends = max(1, round(_STREAK_ENDS * length))
+        dark = flat < _STREAK_LEVEL
+        lines = dark[::4] if axis == 0 else dark[:, ::4]
+        first, last = (dark[:ends], dark[-ends:]) if axis == 0 else (dark[:, :ends], dark[:, -ends:])
+        half = [part.mean(axis=axis) > 0.5 for part in (lines, first, last)]
+        candidates = half[0] & half[1] & half[2]
+        if not candidates.any():
+            continue
+        streak = np.zeros(flat.shape, bool)
+        across = flat.shape[1 - axis]
+        for start, stop in runs(candidates):
+            if stop - start > _STREAK_WIDTH or start < _STREAK_REACH or stop + _STREAK_REACH > across:
+                continue
+            if half[0][start - _STREAK_REACH] or half[0][stop - 1 + _STREAK_REACH]:
+                continue  # part of something wider: ground, a band of print
+            # Two pixels out: the scanner's blur darkens the pixel right beside a streak.
+            if axis == 0:
+                crossed = dark[:, start - 2] | dark[:, stop + 1]
+                streak[:, start:stop] = ~crossed[:, None]
+            else:
+                crossed = dark[start - 2] | dark[stop + 1]
+                streak[start:stop] = ~crossed[None, :]
+        if streak.any():
+            mask = np.where(streak, 255, 0).astype(np.uint8)
+            out = mask if out is None else cv2.bitwise_or(out, mask)
+    return out
 
 
 # A sheet scanned short of the glass (:func:`paper_on_ground`): rows or columns from an edge in

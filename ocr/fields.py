@@ -31,6 +31,7 @@ from ocr.geometry import (
     label_components,
     outline_components,
     pad_box,
+    runs,
     stroke_lean,
     union_box,
 )
@@ -801,13 +802,6 @@ def drop_false_walls(walls: list[tuple[int, int]]) -> list[tuple[int, int]]:
             return walls
         del walls[min(candidates)[2]]
     return walls
-
-
-def runs(flags: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index runs where ``flags`` is true."""
-    padded = np.concatenate([[False], np.asarray(flags, bool), [False]])
-    edges = np.flatnonzero(padded[1:] != padded[:-1])
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def _drop_nested(rects: list[Rect]) -> list[Rect]:

@@ -186,3 +186,10 @@ def stroke_lean(mask: np.ndarray) -> tuple[float, float]:
     along = vectors[:, 1] if vectors[1, 1] >= 0 else -vectors[:, 1]  # pointing down the page
     lean = float(np.degrees(np.arctan2(-along[0], along[1])))
     return lean, float(np.sqrt(max(values[0], 0.0) / max(values[1], 1e-9)))
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) index runs where ``flags`` is true."""
+    padded = np.concatenate([[False], np.asarray(flags, bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))

@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from ocr.errors import BlankCropError
-from ocr.fields import long_components, runs
-from ocr.geometry import Box, FieldRegion, label_components, pad_box, stroke_lean
+from ocr.fields import long_components
+from ocr.geometry import Box, FieldRegion, label_components, pad_box, runs, stroke_lean
 from ocr.normalize import normalize_digit
 from ocr.stats import median
 

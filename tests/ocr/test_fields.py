@@ -15,11 +15,13 @@ from ocr.cleanup import (
     noise_level,
     normalize_illumination,
     paper_on_ground,
+    scanner_streaks,
     sharpen_blur,
     smooth_noise,
     working_scale,
 )
-from ocr.fields import Rect, drop_false_walls, find_fields, group_rects, hairlines, merge_lines, runs
+from ocr.fields import Rect, drop_false_walls, find_fields, group_rects, hairlines, merge_lines
+from ocr.geometry import runs
 from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
 
 
@@ -194,6 +196,26 @@ def test_a_page_of_faint_marks_holds_no_ink():
     note = paper.copy()
     cv2.putText(note, "25", (400, 600), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 60, 3)
     assert clean_page(note).holds == "ink"
+
+
+@pytest.mark.parametrize("level", [60, 190])  # a streak dark as ink, or light as a hairline
+def test_a_streak_the_length_of_the_page_is_cleared_but_strokes_crossing_it_are_kept(level):
+    page = _printed_page()  # paper at 204
+    cv2.rectangle(page, (20, 20), (879, 1179), 0, 2)  # a printed frame, within the margins
+    page[:, 450:452] = np.minimum(page[:, 450:452], round(level * 0.8))  # dust on a feeder's glass
+    page[600:602, :] = np.minimum(page[600:602, :], round(level * 0.8))  # a flatbed's lamp, across
+    cv2.line(page, (400, 300), (500, 300), 0, 3)  # a stroke crossing the streak
+    page = cv2.GaussianBlur(page, (0, 0), 0.7)  # the scanner's blur
+    flat = normalize_illumination(page)
+    streaks = scanner_streaks(flat)
+    assert streaks is not None
+    assert streaks[820:1100, 450:452].all() and streaks[600:602, 40:400].all()
+    assert not streaks[299:302, 450:452].any()  # the crossing stroke keeps its ink
+    assert not streaks[:590, 18:24].any() and not streaks[18:24, :440].any()  # the frame stays
+    cleaned = clean_page(page, deskew=False)
+    assert not cleaned.ink[820:1100, 450:452].any() and cleaned.ink[299:302, 445:457].all()
+    assert not cleaned.fine[820:1100, 448:454].any()
+    assert scanner_streaks(normalize_illumination(_printed_page())) is None
 
 
 def test_a_sheet_photographed_on_a_table_is_found_by_its_corners():

@@ -308,6 +308,18 @@ def test_a_form_fed_askew_onto_a_dark_bed_is_read_like_the_form(models, form_3, 
     assert [f.value for f in reading.fields] == [f.value for f in form_3_read.fields]
 
 
+def test_a_streak_down_the_page_through_its_fields_is_no_ink(models, form_3, form_3_read):
+    # Dust on a feeder's glass draws a line down every page: through a comb's digits it was read
+    # as a 1 beside them, or as a wall that cut a digit in two.
+    _, page = form_3
+    streaked = page.copy()
+    for field in form_3_read.fields[:3]:
+        x, _, w, _ = field.bbox
+        streaked[:, x + w // 3] = 110
+    reading = read_page(streaked, models, dpi=150)
+    assert [f.value for f in reading.fields] == [f.value for f in form_3_read.fields]
+
+
 def test_a_dithered_black_and_white_scan_is_read_like_the_form(models, form_3, form_3_read):
     # A scanner's black-and-white mode that dithers: the tinted paper becomes a field of dots
     # and the strokes' soft edges ragged.  Read as it came, fields were lost and misread.
