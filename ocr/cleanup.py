@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -26,6 +27,10 @@ _FINE_WIDTH = 4
 _FINE_WIDE = 6
 
 
+# What a page holds (:func:`ink_on_page`).
+PageHolds = Literal["ink", "faint", "blank"]
+
+
 @dataclass(frozen=True)
 class CleanPage:
     """A page ready for field finding.
@@ -46,7 +51,7 @@ class CleanPage:
     angle: float
     matrix: np.ndarray
     fine: np.ndarray
-    holds: str = "ink"
+    holds: PageHolds = "ink"
 
 
 def clean_page(gray: np.ndarray, deskew: bool = True, scale: float = 1.0, sharpen: bool = False) -> CleanPage:
@@ -221,7 +226,7 @@ _FAINTEST_INK = 195
 _FAINT_MARKS_SHARE = 0.002
 
 
-def ink_on_page(flat: np.ndarray) -> str:
+def ink_on_page(flat: np.ndarray) -> PageHolds:
     """What an illumination-flattened page holds: ``"ink"``; ``"faint"``, marks but no ink (the
     other side of a blank page showing through, mirrored, lighter and blurred by the paper, or a
     scan far too light); or ``"blank"``.
