@@ -218,12 +218,14 @@ def _run_from_start(flags: np.ndarray) -> int:
 
 # A page holds no ink (:func:`ink_on_page`) when its darkest pixels (this share of them: 435 on an
 # A4 page at 150 dpi, a digit's worth of a pen's ink) are this light or lighter once flattened;
-# it holds faint marks when at least this share of it is 25 levels darker than white.  The
-# lightest scans read (ink and print at 35% of their contrast) flatten to 135-173 at their
-# darkest; blank backs with the front showing through, blurred by the paper, to 210-242.
+# it holds faint marks when at least this share of it is darker than this level (25 below the
+# flattened paper's 255).  The lightest scans read (ink and print at 35% of their contrast) flatten
+# to 135-173 at their darkest; blank backs with the front showing through, blurred by the paper,
+# to 210-242.
 _DARKEST_SHARE = 0.0002
 _FAINTEST_INK = 195
 _FAINT_MARKS_SHARE = 0.002
+_FAINT_MARK_LEVEL = 230
 
 
 def ink_on_page(flat: np.ndarray) -> PageHolds:
@@ -237,7 +239,7 @@ def ink_on_page(flat: np.ndarray) -> PageHolds:
     counts = np.cumsum(cv2.calcHist([flat], [0], None, [256], [0, 256]).ravel())
     if int(np.searchsorted(counts, _DARKEST_SHARE * flat.size)) < _FAINTEST_INK:
         return "ink"
-    return "faint" if counts[230 - 1] >= _FAINT_MARKS_SHARE * flat.size else "blank"
+    return "faint" if counts[_FAINT_MARK_LEVEL - 1] >= _FAINT_MARKS_SHARE * flat.size else "blank"
 
 
 # A photographed sheet is looked for on a copy this long, and taken when it covers this share
