@@ -10,6 +10,13 @@ def blank(height: int = 900, width: int = 1200) -> np.ndarray:
     return np.full((height, width), 255, np.uint8)
 
 
+def back_showing_through(front: np.ndarray, contrast: float) -> np.ndarray:
+    """The blank back of ``front``'s sheet, on paper of 235: the front mirrored, blurred by the
+    paper (sigma 1.5 px), at ``contrast`` of its own contrast."""
+    through = cv2.GaussianBlur(np.ascontiguousarray(front[:, ::-1]), (0, 0), 1.5).astype(np.float32)
+    return (235 * (1 - contrast * (255 - through) / 255)).astype(np.uint8)
+
+
 def draw_comb(page: np.ndarray, x: int, y: int, cells: int, cell_w: int = 50, cell_h: int = 56, gap: int = 0) -> None:
     for i in range(cells):
         x0 = x + i * (cell_w + gap)

@@ -22,7 +22,7 @@ from ocr.cleanup import (
 )
 from ocr.fields import Rect, drop_false_walls, find_fields, group_rects, hairlines, merge_lines
 from ocr.geometry import runs
-from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
+from tests.ocr.drawing import back_showing_through, blank, draw_comb, draw_digit, fill_comb, rotate
 
 
 # Up to 15 degrees where the page has rules or boxes (a crooked feed, a photo taken askew).
@@ -185,8 +185,7 @@ def test_a_page_of_faint_marks_holds_no_ink():
     light = (255 - (255 - page.astype(np.float32)) * 0.35).astype(np.uint8)  # a scanner set light
     assert ink_on_page(normalize_illumination(light)) == "ink"
     # The page showing through the back of a blank sheet: mirrored, blurred, at a quarter of its contrast.
-    through = cv2.GaussianBlur(np.ascontiguousarray(page[:, ::-1]), (0, 0), 1.5).astype(np.float32)
-    back = (235 * (1 - 0.25 * (255 - through) / 255)).astype(np.uint8)
+    back = back_showing_through(page, 0.25)
     assert ink_on_page(normalize_illumination(back)) == "faint"
     paper = np.full(page.shape, 235, np.uint8)
     assert ink_on_page(normalize_illumination(paper)) == "blank"

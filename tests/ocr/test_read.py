@@ -28,7 +28,7 @@ from ocr.read import (
 )
 from ocr.segment import Segment, reading_crop
 from ocr.template import Template, TemplateField, Validation
-from tests.ocr.drawing import blank, draw_comb, draw_digit, fill_comb, rotate
+from tests.ocr.drawing import back_showing_through, blank, draw_comb, draw_digit, fill_comb, rotate
 
 
 @pytest.fixture(scope="module")
@@ -446,8 +446,7 @@ def test_the_blank_back_of_a_form_with_its_front_showing_through_gives_no_number
     # as it stood, its Otsu threshold fell among those marks, and the front's digits were read
     # mirrored, some of them accepted.
     _, front = form_3
-    through = cv2.GaussianBlur(np.ascontiguousarray(front[:, ::-1]), (0, 0), 1.5).astype(np.float32)
-    back = (235 * (1 - 0.15 * (255 - through) / 255)).astype(np.uint8)
+    back = back_showing_through(front, 0.15)
     reading = read_page(back, models, dpi=150)
     assert reading.fields == ()
     assert reading.problems and "showing through" in reading.problems[0]
