@@ -40,6 +40,9 @@ parser.add_argument("--seed", type=int, default=5)
 parser.add_argument("--digits", choices=["validation", "test"], default="validation")
 parser.add_argument("--dates", action="store_true", help="also draw date boxes (25/12/2024, 3-7-2025, ...)")
 parser.add_argument("--phones", action="store_true", help="also draw telephone boxes ((555) 123-4567)")
+parser.add_argument(
+    "--rules", action="store_true", help="also draw short answers (1-4 digits) written on a solid printed rule"
+)
 parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "mnist.npz")
 args = parser.parse_args()
 out, n, seed = args.out, args.pages, args.seed
@@ -213,6 +216,7 @@ def page_of(rng, i):
     fields, y = [], 560
     kinds = ["comb_thin", "comb_open", "comb_gap", "box", "line", "comb_red", "comb_shaded"] + (["date"] * args.dates)
     kinds += ["phone"] * args.phones
+    kinds += ["rule"] * args.rules
     for f, kind in enumerate(rng.permutation(kinds)[: int(rng.integers(4, 7))]):
         name = f"{kind}_{f}"
         label(page, name.replace("_", " ").title(), 200, y + 60)
@@ -294,12 +298,19 @@ def page_of(rng, i):
                 }
             )
             y += bh + int(rng.integers(90, 160))
-        else:  # line: digits on a dotted baseline
+        else:  # line: digits on a dotted baseline, or a short answer on a solid rule
             base = y + 95
-            for k in range(x0, x0 + 900, 14):
-                cv2.circle(page, (k, base + 8), 2, (60, 60, 60), -1)
-            text = text_digits(rng, 4, 9)
-            digits, right = write_free(page, rng, text, x0 + 20, base, 80, pen, ink)
+            if kind == "rule":
+                length = int(rng.integers(250, 600))
+                cv2.line(page, (x0, base + 8), (x0 + length, base + 8), (40, 40, 40), int(rng.integers(2, 4)))
+                text = text_digits(rng, 1, 4)
+                start = x0 + int(rng.integers(20, max(21, length - 90 * len(text))))
+                digits, right = write_free(page, rng, text, start, base, float(rng.uniform(60, 85)), pen, ink)
+            else:
+                for k in range(x0, x0 + 900, 14):
+                    cv2.circle(page, (k, base + 8), 2, (60, 60, 60), -1)
+                text = text_digits(rng, 4, 9)
+                digits, right = write_free(page, rng, text, x0 + 20, base, 80, pen, ink)
             xs = [b["bbox"] for b in digits]
             bx0, by0 = min(b[0] for b in xs), min(b[1] for b in xs)
             bx1, by1 = max(b[0] + b[2] for b in xs), max(b[1] + b[3] for b in xs)

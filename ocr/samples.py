@@ -9,6 +9,10 @@ blur, JPEG).  Beside each file lies a JSON of what was written where, in
 pixels of the saved page, and the fixed layouts are written out as templates
 (:mod:`ocr.template`) so the reader can be run against them.
 
+Each digit of the truth has its ``label``, its ``bbox`` and its ``source``: the index, in the
+digits the samples were drawn from, of the image written there (so that a digit read wrong on a
+page can be told from one the classifiers read wrong by itself: ``bench/digit_loss.py``).
+
 Units: boxes are ``(x, y, w, h)`` in pixels; forms are A4 at 150 dpi
 (1240x1754), the cheque 1650x750 at 200 dpi.  A PDF sample must be
 rasterised at the ``dpi`` recorded in its JSON to get the same pixel grid.
@@ -549,10 +553,10 @@ class _DigitPool:
             raise ValueError(f"labels hold no example of digit(s) {missing}; every digit 0-9 is needed")
         return cls(images, labels, by_label)
 
-    def draw(self, digit: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
-        """A random MNIST image of ``digit`` and its recorded label."""
+    def draw(self, digit: int, rng: np.random.Generator) -> tuple[np.ndarray, int, int]:
+        """A random MNIST image of ``digit``, its recorded label and its index in the split."""
         index = int(rng.choice(self.by_label[digit]))
-        return self.images[index], int(self.labels[index])
+        return self.images[index], int(self.labels[index]), index
 
 
 @dataclass(frozen=True)
@@ -571,6 +575,7 @@ class _Glyph:
     alpha: np.ndarray  # (h, w) float32 0-1, cropped tight to the ink
     label: int | None  # None for a decimal separator
     drop: int = 0  # pixels the glyph reaches below the baseline
+    source: int | None = None  # index of the MNIST image drawn (digits only)
 
 
 def _draw_writer(rng: np.random.Generator) -> _Writer:
@@ -590,7 +595,9 @@ def _ink_colour(rng: np.random.Generator) -> Colour:
     return gray, gray, gray
 
 
-def _render_digit(image: np.ndarray, label: int, height: float, rng: np.random.Generator, writer: _Writer) -> _Glyph:
+def _render_digit(
+    image: np.ndarray, label: int, height: float, rng: np.random.Generator, writer: _Writer, source: int | None = None
+) -> _Glyph:
     """An MNIST digit as an ink mask about ``height`` pixels tall, rotated and with the writer's stroke."""
     rows, cols = np.nonzero(image > 40)
     crop = image[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
@@ -613,7 +620,7 @@ def _render_digit(image: np.ndarray, label: int, height: float, rng: np.random.G
             big = thinned if (thinned > 0.5).sum() >= 0.45 * (big > 0.5).sum() else big
     # Upscaled MNIST is soft; a steeper ramp gives the sharper edge of pen ink.
     alpha = np.clip((big - 0.15) / 0.55, 0.0, 1.0) * writer.pressure
-    return _Glyph(_crop_to_ink(alpha), label)
+    return _Glyph(_crop_to_ink(alpha), label, source=source)
 
 
 def _render_separator(char: str, height: float, rng: np.random.Generator, writer: _Writer) -> _Glyph:
@@ -664,9 +671,9 @@ def _write_in_cells(
     """One digit per cell interior, with random size and position inside it."""
     written = []
     for char, (cx, cy, cw, ch) in zip(text, cells, strict=True):
-        image, label = pool.draw(int(char), rng)
+        image, label, source = pool.draw(int(char), rng)
         height = ch * float(np.clip(writer.size + rng.normal(0, 0.05), 0.55, 0.8))
-        glyph = _render_digit(image, label, height, rng, writer)
+        glyph = _render_digit(image, label, height, rng, writer, source)
         alpha = glyph.alpha
         if alpha.shape[1] > 0.9 * cw or alpha.shape[0] > 0.92 * ch:
             shrink = min(0.9 * cw / alpha.shape[1], 0.92 * ch / alpha.shape[0])
@@ -675,7 +682,7 @@ def _write_in_cells(
         h, w = alpha.shape
         x = cx + _jitter(rng, cw - w)
         y = cy + _jitter(rng, ch - h)
-        written.append({"label": label, "bbox": _stamp(page, alpha, x, y, writer.ink)})
+        written.append({"label": label, "bbox": _stamp(page, alpha, x, y, writer.ink), "source": source})
     return written
 
 
@@ -704,7 +711,7 @@ def _write_sequence(
     drawn = [pool.draw(int(c), rng) if c.isdigit() else None for c in text]
     for _ in range(4):
         glyphs = [
-            _render_digit(d[0], d[1], height * rng.uniform(0.92, 1.08), rng, writer)
+            _render_digit(d[0], d[1], height * rng.uniform(0.92, 1.08), rng, writer, d[2])
             if d is not None
             else _render_separator(c, height, rng, writer)
             for c, d in zip(text, drawn, strict=True)
@@ -722,7 +729,7 @@ def _write_sequence(
         wobble = round(rng.normal(0, height * 0.04))
         box = _stamp(page, glyph.alpha, x, baseline - h + glyph.drop + wobble, writer.ink)
         if glyph.label is not None:
-            written.append({"label": glyph.label, "bbox": box})
+            written.append({"label": glyph.label, "bbox": box, "source": glyph.source})
         x += w + (gaps[k] if k < len(gaps) else 0)
     return written
 
@@ -880,7 +887,7 @@ def _map_fields(fields: list[dict], move: Callable[[Box], Box], size: tuple[int,
     """Field truth with every box moved to where the distortion put it, clipped to the page."""
     out = []
     for f in fields:
-        digits = [{"label": d["label"], "bbox": list(_clip_box(move(tuple(d["bbox"])), size))} for d in f["digits"]]
+        digits = [{**d, "bbox": list(_clip_box(move(tuple(d["bbox"])), size))} for d in f["digits"]]
         out.append(f | {"bbox": list(_clip_box(move(tuple(f["bbox"])), size)), "digits": digits})
     return out
 

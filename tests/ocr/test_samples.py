@@ -76,6 +76,16 @@ def test_values_are_the_labels_of_the_digits_drawn(samples, kind):
                 assert len(field["value"]) <= field["cells"]
 
 
+@pytest.mark.parametrize("kind", list(RUNS))
+def test_each_digit_names_the_image_drawn_there(samples, mnist, kind):
+    sources = [d["source"] for _, truth in samples[kind][1] for field in _fields(truth) for d in field["digits"]]
+    labels = [d["label"] for _, truth in samples[kind][1] for field in _fields(truth) for d in field["digits"]]
+    assert sources and all(isinstance(s, int) and 0 <= s < len(mnist.y_test) for s in sources)
+    assert mnist.y_test[sources].tolist() == labels
+    # Drawn at random: not the first image of each label over and over.
+    assert len(set(sources)) > 0.9 * len(sources)
+
+
 def test_amounts_keep_their_separator_in_text_only(samples):
     amounts = [f for _, t in samples["cheques"][1] for f in _fields(t) if f["name"] == "amount"]
     assert amounts
