@@ -47,6 +47,7 @@ from ocr.segment import (
     gray_reading_crop,
     reading_crop,
     segment_field,
+    specks_in_empty_cells,
     stroke_along_border,
     width_penalty,
 )
@@ -516,6 +517,8 @@ def _read_page(
         written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
         if written and stroke_along_border(ink, h_mask, v_mask, region, written):
             reading = _with_reasons(reading, ["a stroke may run along the box's border, erased with it"])
+        if specks_in_empty_cells(ink, h_mask, v_mask, region, written):
+            reading = _with_reasons(reading, ["specks left in an empty cell: a broken or faint digit may be missing"])
         if template is None and (
             not _looks_like_a_number(reading, region.kind)
             or is_edge_mark(region.kind, region.bbox, clean.ink.shape, reading.value, free_page)

@@ -23,6 +23,13 @@ from ocr.geometry import Box, FieldRegion, label_components, pad_box, runs, stro
 from ocr.normalize import normalize_digit
 from ocr.stats import median
 
+# A comb cell left empty whose specks in its middle together hold this share of its area and
+# reach over this share of its height may hold a digit broken up (:func:`specks_in_empty_cells`).
+# A faint 4 on a bilevel scan left 12 px of 2,500 (0.0048) reaching 0.2 of the cell, and its
+# two-cell field was accepted empty (fresh set 20261216).
+_CELL_SPECKS_INK = 0.004
+_CELL_SPECKS_REACH = 0.15
+
 # Narrowest run of ink, against the field's digit height, that may be touching digits
 # (a 1 touching a 0 makes a run not much wider than one digit).
 _MIN_RUN_WIDTH = 0.75
@@ -143,6 +150,25 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
         and rules are removed, so straight strokes of digits stay.
     region : where the field is (page pixels).
     """
+    clean, (x, y) = _field_ink(ink, h_mask, v_mask, region)
+    if region.kind == "comb":
+        return _segment_comb(clean, (x, y), region)
+    inner = region.cells[0] if region.kind == "box" and region.cells else region.bbox
+    ix, iy, iw, ih = inner
+    keep = np.zeros_like(clean)
+    # Free digits may stray over a box border by a few pixels; keep those strokes.
+    wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
+    keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
+    # Inside a box, specks standing one above another are a faint digit broken up; on a line of
+    # free writing (a photo's grainy table, its edge) they are as often noise.
+    return _segment_free(keep, (x, y), broken_digits=region.kind == "box")
+
+
+def _field_ink(
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, region: FieldRegion
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The ink of ``region``'s window without its own borders and rules (see :func:`segment_field`),
+    and the window's origin on the page."""
     x, y, w, h = _field_window(region, ink.shape)
     window = (slice(y, y + h), slice(x, x + w))
     h_band, v_band = border_bands(region, (x, y), (h, w))
@@ -159,17 +185,40 @@ def segment_field(ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, regio
     clean = remove_lines(ink[window], lines)
     for tx, ty, tw, th in region.ticks:  # an open comb's ticks: walls too short for the vertical mask
         clean[max(0, ty - y) : max(0, ty - y + th), max(0, tx - x) : max(0, tx - x + tw)] = 0
-    if region.kind == "comb":
-        return _segment_comb(clean, (x, y), region)
-    inner = region.cells[0] if region.kind == "box" and region.cells else region.bbox
-    ix, iy, iw, ih = inner
-    keep = np.zeros_like(clean)
-    # Free digits may stray over a box border by a few pixels; keep those strokes.
-    wx0, wy0 = max(0, ix - x - 4), max(0, iy - y - 4)
-    keep[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4] = clean[wy0 : iy - y + ih + 4, wx0 : ix - x + iw + 4]
-    # Inside a box, specks standing one above another are a faint digit broken up; on a line of
-    # free writing (a photo's grainy table, its edge) they are as often noise.
-    return _segment_free(keep, (x, y), broken_digits=region.kind == "box")
+    return clean, (x, y)
+
+
+def specks_in_empty_cells(
+    ink: np.ndarray, h_mask: np.ndarray, v_mask: np.ndarray, region: FieldRegion, written: set[int]
+) -> bool:
+    """Whether a comb cell left empty (not in ``written``) holds specks enough to be a digit
+    broken up by a faint pen or a bilevel scan.
+
+    :func:`segment_field` leaves a cell empty when its marks are all specks.  Those in the
+    middle of the cell (the inner 70% each way) count where together they hold
+    :data:`_CELL_SPECKS_INK` of the cell's area and reach over :data:`_CELL_SPECKS_REACH` of
+    its height.
+    """
+    if region.kind != "comb" or len(written) >= len(region.cells):
+        return False
+    clean, (ox, oy) = _field_ink(ink, h_mask, v_mask, region)
+    count, _, stats, centroids = label_components(clean)
+    if count <= 1:
+        return False
+    cx, cy, area = centroids[1:, 0], centroids[1:, 1], stats[1:, cv2.CC_STAT_AREA]
+    for index, (x, y, w, h) in enumerate(region.cells):
+        if index in written:
+            continue
+        x, y = x - ox, y - oy
+        inside = np.flatnonzero((x + 0.15 * w <= cx) & (cx < x + 0.85 * w) & (y + 0.15 * h <= cy) & (cy < y + 0.85 * h))
+        if inside.size == 0 or area[inside].sum() < _CELL_SPECKS_INK * w * h:
+            continue
+        boxes = stats[inside + 1]
+        x0, y0 = boxes[:, 0].min(), boxes[:, 1].min()
+        x1, y1 = (boxes[:, 0] + boxes[:, 2]).max(), (boxes[:, 1] + boxes[:, 3]).max()
+        if max(x1 - x0, y1 - y0) > _CELL_SPECKS_REACH * h:
+            return True
+    return False
 
 
 def _field_window(region: FieldRegion, shape: tuple[int, ...]) -> Box:
