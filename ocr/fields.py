@@ -1402,7 +1402,7 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
         if not above:
             continue
         for box in group_lines(above):
-            region = FieldRegion("line", pad_box(box, 8, shape))
+            region = FieldRegion("line", pad_box(box, 8, shape), on_rule=True)
             if all(box_iou(region.bbox, f.bbox) < 0.5 for f in fields):
                 fields.append(region)
     return fields

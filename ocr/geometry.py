@@ -24,7 +24,9 @@ class FieldRegion:
     ``bbox`` is the outer rectangle; for a comb, ``cells`` are the interiors of
     its boxes from left to right (one digit each).  ``ticks``: the boxes of the
     short printed strokes that divide the cells of an open comb (a baseline with
-    ticks rising from it), which segmentation clears like walls.
+    ticks rising from it), which segmentation clears like walls.  ``on_rule``: a
+    line of writing found standing on a printed rule (an answer written on a form's
+    underline), not free writing.
     """
 
     kind: str
@@ -32,6 +34,7 @@ class FieldRegion:
     cells: tuple[Box, ...] = field(default=())
     name: str | None = None
     ticks: tuple[Box, ...] = field(default=())
+    on_rule: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:

@@ -850,7 +850,7 @@ def test_a_small_box_found_in_the_writing_on_a_rule_does_not_hide_the_rule():
     rule = Rule(x0=100, x1=570, y=200, thickness=4)
     marks = label_components(ink, compact=True)
     alone = find_underline_fields(marks, [rule], [])
-    assert len(alone) == 1 and alone[0].kind == "line"
+    assert len(alone) == 1 and alone[0].kind == "line" and alone[0].on_rule
     # A 23 px box found in the writing, down to the rule (an 8's loop), left the number unread.
     loop = (300, 178, 23, 25)
     assert [f.bbox for f in find_underline_fields(marks, [rule], [loop])] == [f.bbox for f in alone]

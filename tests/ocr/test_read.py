@@ -930,6 +930,29 @@ def _written(kind: str, *marks: tuple[int, bool]) -> FieldReading:
     return FieldReading("f", kind, value, value, 0.5, (0, 0, x, 30), tuple(digits))
 
 
+def test_a_short_answer_on_a_rule_read_surely_is_kept_where_free_writing_would_not_be():
+    from ocr.read import _short_answer_on_rule
+
+    def answer(*marks: tuple[int, float]) -> FieldReading:
+        """A line of marks (width, confidence), 30 px tall, the HOG-SVM disagreeing with each."""
+        digits = tuple(
+            replace(_digit(9), bbox=(40 * k, 0, width, 30), confidence=confidence, disagree=True)
+            for k, (width, confidence) in enumerate(marks)
+        )
+        return FieldReading("f", "line", "9" * len(digits), "9" * len(digits), 0.5, (0, 0, 40 * len(marks), 30), digits)
+
+    on_rule, free = FieldRegion("line", (0, 0, 100, 40), on_rule=True), FieldRegion("line", (0, 0, 100, 40))
+    lone, tailed = answer((25, 1.0)), answer((12, 1.0), (70, 0.98))  # a 9 drawn as an "a"; "12", the 2 with a tail
+    # Left out as they are (a lone doubtful mark; a wide doubtful mark), and so kept on a rule only.
+    for reading in (lone, tailed):
+        assert not _looks_like_a_number(reading, "line")
+        assert _short_answer_on_rule(reading, on_rule, 0.975) and not _short_answer_on_rule(reading, free, 0.975)
+    # A signature on its line leaves a mark less sure; three marks are no short answer.
+    assert not _short_answer_on_rule(answer((25, 1.0), (70, 0.94)), on_rule, 0.975)
+    assert not _short_answer_on_rule(answer((25, 1.0), (25, 1.0), (25, 1.0)), on_rule, 0.975)
+    assert not _short_answer_on_rule(answer(), on_rule, 0.975)
+
+
 def test_cursive_is_told_from_a_number_by_a_wide_mark_and_doubt():
     wide, narrow = 70, 25  # wider than 1.8 times the height, and a digit's width
     assert not _looks_like_a_number(_written("line", (narrow, False), (wide, True)), "line")
