@@ -45,6 +45,7 @@ from ocr.register import register, template_regions
 from ocr.segment import (
     Segment,
     gray_reading_crop,
+    ink_past_the_ends,
     reading_crop,
     segment_field,
     specks_in_empty_cells,
@@ -519,6 +520,12 @@ def _read_page(
         if index - 1 in beside_print:
             reading = _with_reasons(reading, ["written beside printed text, which was left out"])
         written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
+        if region.kind == "line" and (
+            ink_past_the_ends(ink, [seg for seg, digit in pairs if digit is not None]) >= _LEFT_OUT_REVIEW
+        ):
+            reading = _with_reasons(
+                reading, ["ink past the end of the number left out: a broken or faint digit may be missing"]
+            )
         if written and stroke_along_border(ink, h_mask, v_mask, region, written):
             reading = _with_reasons(reading, ["a stroke may run along the box's border, erased with it"])
         if specks_in_empty_cells(ink, h_mask, v_mask, region, written):

@@ -482,6 +482,43 @@ def ink_left_out(
     return max(gaps) / digit_ink if digit_ink else 0.0
 
 
+def ink_past_the_ends(ink: np.ndarray, digits: list[Segment]) -> float:
+    """The most ink left out just past the first or the last digit of a line, as a share of a digit's ink.
+
+    ``ink``: the page's ink mask; ``digits``: the line's digit segments.  A digit written with a
+    skipping pen, or drawn faint, breaks into pieces none of a digit's size; at the end of a
+    number they are no part of the line found, and the number reads a digit short, each digit
+    clear.  Counted: marks in the digits' band (their median top to median bottom), within a
+    digit height of the first or last digit, at least :data:`_LEFT_OUT_SIZE` of a digit's height
+    across and no larger than half of it, that do not run on out of that reach.
+    """
+    if len(digits) < 2:
+        return 0.0
+    boxes = [d.bbox for d in digits]
+    height = int(median([h for _, _, _, h in boxes]))
+    top = int(median([y for _, y, _, _ in boxes]))
+    bottom = int(median([y + h for _, y, _, h in boxes]))
+    first, last = min(x for x, _, _, _ in boxes), max(x + w for x, _, w, _ in boxes)
+    digit_ink = float(median([int(np.count_nonzero(d.crop)) for d in digits]))
+    if height <= 0 or bottom <= top or digit_ink <= 0:
+        return 0.0
+    most = 0.0
+    for lo, hi, far in ((first - height, first, "left"), (last, last + height, "right")):
+        lo, hi = max(0, lo), min(ink.shape[1], hi)
+        if hi - lo < 2:
+            continue
+        count, _, stats, _ = label_components(ink[max(0, top) : bottom, lo:hi])
+        left_out = 0
+        for x, _, w, h, area in stats[1:count]:
+            size = max(w, h)
+            # A mark reaching the window's far side runs on beyond it (print, another number).
+            runs_on = x == 0 if far == "left" else x + w == hi - lo
+            if _LEFT_OUT_SIZE * height <= size <= 0.5 * height and not runs_on:
+                left_out += int(area)
+        most = max(most, left_out / digit_ink)
+    return most
+
+
 def estimate_digit_height(boxes: list[Box], areas: np.ndarray) -> int:
     """Typical height of the digits among component boxes (0 if there is no stroke of any size)."""
     heights = np.array([b[3] for b in boxes])

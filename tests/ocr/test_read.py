@@ -1128,6 +1128,24 @@ def test_a_comb_with_an_empty_cell_between_digits_goes_to_review(models, mnist):
 
 
 @pytest.mark.parametrize("broken", [True, False])
+def test_pieces_of_a_broken_digit_after_a_line_send_it_to_review(models, mnist, broken):
+    # A 3 written with a skipping pen at the end of "29736553" came out as pieces none of a
+    # digit's size: the line was found without them and accepted as "2973655".
+    page = blank()
+    right = 0
+    for i, d in enumerate(_digits(mnist, "40963")):
+        x, y, w, h = draw_digit(page, d, 300 + i * 75, 300, 90)
+        right = max(right, x + w)
+    if broken:
+        for dx, dy in ((12, 22), (30, 40), (18, 58)):
+            cv2.rectangle(page, (right + dx, 300 + dy), (right + dx + 11, 300 + dy + 11), 0, -1)
+    (line,) = read_page(page, models).fields
+    assert line.value == "40963"
+    past = "ink past the end of the number left out: a broken or faint digit may be missing"
+    assert (past in line.reasons) == broken
+
+
+@pytest.mark.parametrize("broken", [True, False])
 def test_specks_of_a_broken_digit_in_an_empty_cell_send_the_comb_to_review(models, mnist, broken):
     # A faint 4 on a bilevel scan came out as two small pieces, each dropped as a speck: the
     # field was accepted without it.  A cell holding one dot of dust is empty.
