@@ -521,7 +521,10 @@ def _read_page(
             reading = _with_reasons(reading, ["written beside printed text, which was left out"])
         written = {seg.cell or 0 for seg, digit in pairs if digit is not None}  # a box's one cell: 0
         if region.kind == "line" and (
-            ink_past_the_ends(ink, [seg for seg, digit in pairs if digit is not None]) >= _LEFT_OUT_REVIEW
+            ink_past_the_ends(
+                ink, [seg for seg, digit in pairs if digit is not None], [seg for seg, _ in pairs if not seg.is_digit]
+            )
+            >= _LEFT_OUT_REVIEW
         ):
             reading = _with_reasons(
                 reading, ["ink past the end of the number left out: a broken or faint digit may be missing"]

@@ -482,10 +482,11 @@ def ink_left_out(
     return max(gaps) / digit_ink if digit_ink else 0.0
 
 
-def ink_past_the_ends(ink: np.ndarray, digits: list[Segment]) -> float:
+def ink_past_the_ends(ink: np.ndarray, digits: list[Segment], separators: list[Segment]) -> float:
     """The most ink left out just past the first or the last digit of a line, as a share of a digit's ink.
 
-    ``ink``: the page's ink mask; ``digits``: the line's digit segments.  A digit written with a
+    ``ink``: the page's ink mask; ``digits``: the line's digit segments; ``separators``: its
+    separators (a point or a hyphen after the number is no ink left out).  A digit written with a
     skipping pen, or drawn faint, breaks into pieces none of a digit's size; at the end of a
     number they are no part of the line found, and the number reads a digit short, each digit
     clear.  Counted: marks in the digits' band (their median top to median bottom), within a
@@ -498,7 +499,8 @@ def ink_past_the_ends(ink: np.ndarray, digits: list[Segment]) -> float:
     height = int(median([h for _, _, _, h in boxes]))
     top = int(median([y for _, y, _, _ in boxes]))
     bottom = int(median([y + h for _, y, _, h in boxes]))
-    first, last = min(x for x, _, _, _ in boxes), max(x + w for x, _, w, _ in boxes)
+    marks = boxes + [s.bbox for s in separators]
+    first, last = min(x for x, _, _, _ in marks), max(x + w for x, _, w, _ in marks)
     digit_ink = float(median([int(np.count_nonzero(d.crop)) for d in digits]))
     if height <= 0 or bottom <= top or digit_ink <= 0:
         return 0.0
