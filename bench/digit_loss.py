@@ -70,7 +70,9 @@ def read_directory(directory: Path, models, use_templates: bool) -> list[dict]:
         template = None
         if use_templates and truth.get("template"):
             key = truth["template"]
-            template = templates.setdefault(key, load_template(directory / key))
+            if key not in templates:
+                templates[key] = load_template(directory / key)
+            template = templates[key]
         pages = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))
         for page, page_truth in zip(pages, truth["pages"], strict=False):
             reading = read_page(page.image, models, template, number=page.number, dpi=page.dpi)
