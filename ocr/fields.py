@@ -1358,6 +1358,10 @@ def _comb_cells(
 # rows around it cover at least this share of its length.  Any box at all was too strict: a 23 px
 # box found in the handwriting standing on a 473 px rule (an 8's loop) hid the whole number.
 _BOXED_RULE = 0.5
+# Pixels past a solid rule's own rows that a mark written on the rule may end at (its foot in the line).
+_RULE_OVERSHOOT = 2
+# ... on a rule at least this many times as long as the mark is tall.
+_RULE_FOOT_LENGTH = 4
 
 
 def _boxed_share(rule: Rule, corners: tuple[np.ndarray, ...]) -> float:
@@ -1390,14 +1394,20 @@ def find_underline_fields(components: Components, rules: list[Rule], used: list[
     for rule in free_rules:
         gap = rule.y - (y + h)
         # Digits written on a dotted rule cross it more freely (a 7's or a 9's tail) and take in the dots
-        # they touch; a solid rule is no part of the handwriting, and digits end above it.
-        lowest = -np.maximum(rule.thickness + 2, 0.3 * h) if rule.dotted else 0
+        # they touch.  A solid rule is no part of the handwriting, and digits end above it or on it: a
+        # stroke that ends in the rule's own rows (a 1 whose foot overshot the line by a pixel, and
+        # "133" was accepted as "33") stands on it as much as one that stops short.
+        lowest = -np.maximum(rule.thickness + 2, 0.3 * h) if rule.dotted else -(rule.thickness + _RULE_OVERSHOOT)
         along = (x >= rule.x0 - 10) & (x + w <= rule.x1 + 10)
         if rule.dotted:
             # A digit at an end of a dotted rule took in the dots it touches, and the rule found
             # begins or ends under it: it comes down to the rule's row and overlaps the rule's end.
             along |= (gap <= rule.thickness) & (x + w > rule.x0) & (x < rule.x1)
-        standing = along & (gap >= lowest) & (gap <= 0.6 * h + 6)
+        # A mark's foot may be in the rule only where the mark stands above the rule for the most part
+        # (not small print hanging from it) and the rule is far longer than the mark: the feet of
+        # printed serifs are found as short rules of their own, and a title's letters stood on them.
+        foot_in_rule = rule.dotted | ((rule.y - y >= 0.8 * h) & (rule.x1 - rule.x0 >= _RULE_FOOT_LENGTH * h))
+        standing = along & (gap >= lowest) & (gap <= 0.6 * h + 6) & ((gap >= 0) | foot_in_rule)
         above = [marks[i] for i in np.flatnonzero(standing).tolist()]
         if not above:
             continue

@@ -859,6 +859,28 @@ def test_a_small_box_found_in_the_writing_on_a_rule_does_not_hide_the_rule():
     assert find_underline_fields(marks, [rule], [(80, 150, 150, 52), (300, 150, 120, 52)]) == []
 
 
+def test_a_mark_whose_foot_is_in_the_rule_stands_on_it_but_not_a_letter_on_its_own_serif():
+    from ocr.fields import Rule, find_underline_fields
+    from ocr.geometry import label_components
+
+    # A fresh form's "133": the leaning 1 overshot the rule's top row by a pixel, and was left
+    # out of the line, which was accepted as "33".  The rule's own rows are not in the ink.
+    rule = Rule(x0=100, x1=570, y=200, thickness=3)
+    ink = np.zeros((300, 800), np.uint8)
+    cv2.line(ink, (150, 154), (140, 199), 255, 6)  # the 1, its foot in the rule's rows
+    for k in range(2):
+        cv2.rectangle(ink, (180 + 60 * k, 150), (215 + 60 * k, 197), 255, 4)  # the 3s, above it
+    fields = find_underline_fields(label_components(ink, compact=True), [rule], [])
+    assert len(fields) == 1 and fields[0].bbox[0] <= 137 and fields[0].bbox[0] + fields[0].bbox[2] >= 275
+
+    # A printed letter's serif is found as a rule hardly longer than the letter: the letter down
+    # into it stands on nothing (a title's letters were read as "1131").
+    serif = Rule(x0=295, x1=330, y=200, thickness=3)
+    letter = np.zeros((300, 800), np.uint8)
+    cv2.rectangle(letter, (310, 170), (314, 201), 255, -1)
+    assert find_underline_fields(label_components(letter, compact=True), [serif], []) == []
+
+
 def test_a_bold_flat_digit_written_on_a_rule_is_not_taken_for_the_rule():
     # On a photo of lined paper, a bold, flat 0 sat on the line: its strokes are horizontal runs
     # long enough to pass for rule, joined to the line, and went with it ("300808" read "3" and "808").
