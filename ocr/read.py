@@ -1146,6 +1146,8 @@ def assemble_field(
     read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
     if max((seg.ink_left_out for seg, _ in pairs), default=0.0) >= _LEFT_OUT_REVIEW:
         reasons.append("ink between digits left out: a broken or faint digit may be missing")
+    if any(seg.from_loose_specks for seg in read):
+        reasons.append("specks read as a broken digit: it may be a digit or not")
     if odd_pen([seg.stroke_width for seg in read]):
         reasons.append("a mark drawn much finer than the other digits")
     cell_height = median([c[3] for c in region.cells]) if region.cells else None

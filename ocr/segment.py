@@ -46,6 +46,11 @@ _DOT_GAP = 0.5
 # Specks standing one above another (:func:`stacked_specks`): at most this share of a digit's
 # height apart, together at least this share of its height tall and at most this share wide.
 _STACK_GAP = 0.15
+# Specks up to this share of a digit's height apart stand one above another too, but such a digit
+# is a guess and its field goes to review (:func:`loosely_stacked_specks`).  A faint 1 broken into
+# four specks 0.17-0.19 of a digit's height apart was read as nothing in a box, and "1936" was
+# accepted as "936"; at 0.25 the specks of a dithered scan also stack now and then.
+_LOOSE_STACK_GAP = 0.25
 _STACK_HEIGHT = 0.6
 _STACK_WIDTH = 0.6
 # A hyphen (:func:`hyphen_marks`): a stroke at most this share of a digit's height tall, at least
@@ -104,6 +109,8 @@ class Segment:
     # On every character of a line or box: the most ink left out as specks in one gap between
     # its digits, as a share of a digit's ink (:func:`ink_left_out`).
     ink_left_out: float = 0.0
+    # Specks only loosely stacked one above another, read as a digit (:func:`loosely_stacked_specks`).
+    from_loose_specks: bool = False
 
     @property
     def is_digit(self) -> bool:
@@ -419,7 +426,9 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
     digit_height = estimate_digit_height(boxes, areas)
     if digit_height == 0:
         return []
-    groups, separators = plan_characters(boxes, areas, digit_height, broken_digits)
+    loose = loosely_stacked_specks(boxes, digit_height) if broken_digits else set()
+    stack_gap = _LOOSE_STACK_GAP if loose else _STACK_GAP
+    groups, separators = plan_characters(boxes, areas, digit_height, broken_digits, stack_gap)
     left_out = ink_left_out(boxes, areas, digit_height, groups, separators)
     # Pieces of broken digits made the first estimate low; measure the assembled digits.
     group_heights = [max(boxes[j][1] + boxes[j][3] for j in g) - min(boxes[j][1] for j in g) for g in groups]
@@ -429,7 +438,9 @@ def _segment_free(clean: np.ndarray, origin: tuple[int, int], broken_digits: boo
     segments = []
     for members in groups:
         ids = [m + 1 for m in members]
-        seg = _segment_of(labels, stats, ids, origin, ink_left_out=left_out)
+        seg = _segment_of(
+            labels, stats, ids, origin, ink_left_out=left_out, from_loose_specks=bool(loose & set(members))
+        )
         lean = slash_lean(seg.crop, digit_height) if len(members) == 1 else None
         if lean is not None:  # one straight stroke: a slash or a 1, not touching digits
             segments.append(replace(seg, lean=lean, digit_height=digit_height))
@@ -531,7 +542,7 @@ def estimate_digit_height(boxes: list[Box], areas: np.ndarray) -> int:
 
 
 def plan_characters(
-    boxes: list[Box], areas: np.ndarray, digit_height: int, broken_digits: bool = False
+    boxes: list[Box], areas: np.ndarray, digit_height: int, broken_digits: bool = False, stack_gap: float = _STACK_GAP
 ) -> tuple[list[list[int]], list[tuple[int, str]]]:
     """Decide which components form each digit and which are separators.
 
@@ -543,11 +554,11 @@ def plan_characters(
     flat strokes at mid-height between them (:func:`hyphen_marks`); other
     small marks are specks.  With ``broken_digits`` (inside a box), specks
     standing one above another beside the digits are a digit of their own
-    (:func:`stacked_specks`).
+    (:func:`stacked_specks`, specks up to ``stack_gap`` of a digit's height apart).
     """
     hyphens = set(hyphen_marks(boxes, digit_height))
-    small = [max(b[2], b[3]) < 0.38 * digit_height for b in boxes]
-    for i in stacked_specks(boxes, small, digit_height) if broken_digits else ():
+    small = _small_marks(boxes, digit_height)
+    for i in stacked_specks(boxes, small, digit_height, stack_gap) if broken_digits else ():
         small[i] = False  # the pieces of a digit broken into specks (a faint 1) are a digit
     big = [i for i, s in enumerate(small) if not s and i not in hyphens]
     big.sort(key=lambda i: boxes[i][0])
@@ -637,7 +648,20 @@ def hyphen_marks(boxes: list[Box], digit_height: int) -> list[int]:
     return out
 
 
-def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int) -> list[int]:
+def _small_marks(boxes: list[Box], digit_height: int) -> list[bool]:
+    """Which marks are too small to be a digit by themselves: specks, dots, a comma, a hyphen's stroke."""
+    return [max(b[2], b[3]) < 0.38 * digit_height for b in boxes]
+
+
+def loosely_stacked_specks(boxes: list[Box], digit_height: int) -> set[int]:
+    """The specks that stand one above another only when up to :data:`_LOOSE_STACK_GAP` of a digit's
+    height apart, not at :data:`_STACK_GAP`: a digit broken further, read as one with doubt."""
+    small = _small_marks(boxes, digit_height)
+    strict = stacked_specks(boxes, small, digit_height)
+    return set(stacked_specks(boxes, small, digit_height, _LOOSE_STACK_GAP)) - set(strict)
+
+
+def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int, stack_gap: float = _STACK_GAP) -> list[int]:
     """The small marks (``small``) that stand one above another, nearly touching, as tall as
     :data:`_STACK_HEIGHT` of a digit and no wider than :data:`_STACK_WIDTH`, in the line of the
     field's digits and beside one of them: a faint digit that binarisation broke into specks,
@@ -655,7 +679,7 @@ def stacked_specks(boxes: list[Box], small: list[bool], digit_height: int) -> li
             i = parent[i]
         return i
 
-    gap = _STACK_GAP * digit_height
+    gap = stack_gap * digit_height
     for a, i in enumerate(marks):
         xi, yi, wi, hi = boxes[i]
         for j in marks[a + 1 :]:

@@ -1145,6 +1145,24 @@ def test_pieces_of_a_broken_digit_after_a_line_send_it_to_review(models, mnist, 
     assert (past in line.reasons) == broken
 
 
+@pytest.mark.parametrize("gap", [6, 12])
+def test_a_faint_1_broken_into_specks_further_apart_in_a_box_is_read_in_doubt(models, mnist, gap):
+    # A faint 1 before "936" came out as four specks 0.17-0.19 of a digit's height apart: too far
+    # apart to stack, they were dropped, and the box was accepted as "936".  The digits here stand
+    # 63 px tall: dots 6 px apart stack, 12 px (0.19 of a digit) only loosely.
+    page = blank()
+    cv2.rectangle(page, (250, 250), (750, 420), 0, 3)
+    for i, d in enumerate(_digits(mnist, "936")):
+        draw_digit(page, d, 400 + i * 75, 290, 90)
+    for k, y in enumerate(range(300, 385, gap + 5)):  # the 1: dots of 5 px down a leaning stroke
+        cv2.rectangle(page, (360 - k * 2, y), (364 - k * 2, y + 4), 0, -1)
+    (box,) = read_page(page, models).fields
+    assert len(box.value) == 4 and box.value.endswith("936")  # what the dots read as is the reviewer's call
+    loose = "specks read as a broken digit: it may be a digit or not"
+    # Dots as close as a dotted stroke's are a digit as before; those further apart are a guess.
+    assert (loose in box.reasons) == (gap > 9)
+
+
 @pytest.mark.parametrize("broken", [True, False])
 def test_specks_of_a_broken_digit_in_an_empty_cell_send_the_comb_to_review(models, mnist, broken):
     # A faint 4 on a bilevel scan came out as two small pieces, each dropped as a speck: the
