@@ -1035,6 +1035,8 @@ def test_a_signature_cut_into_arcs_is_told_from_a_number_by_doubt_and_a_broad_ma
 def test_doubts_about_cuts():
     assert doubts_about_cuts([_digit(1), _digit(2, split_margin=3.0)]) == []
     assert doubts_about_cuts([_digit(1), _digit(2, split_margin=0.4)]) == ["unsure where touching digits divide"]
+    # A 1 run into the 9 beside it was read whole, as the 9, by 2.2 log-odds, and "9102.00" accepted as "902.00".
+    assert doubts_about_cuts([_digit(9), _digit(0, split_margin=2.2)]) == ["unsure where touching digits divide"]
     assert doubts_about_cuts([_digit(1, overlapping=True), _digit(2, overlapping=True)]) == [
         "digits overlap where they were cut apart"
     ]
