@@ -1149,6 +1149,8 @@ def assemble_field(
     read = [seg for seg, digit in pairs if seg.is_digit and digit is not None]
     if max((seg.ink_left_out for seg, _ in pairs), default=0.0) >= _LEFT_OUT_REVIEW:
         reasons.append("ink between digits left out: a broken or faint digit may be missing")
+    if any(seg.char == ":" for seg, _ in pairs):
+        reasons.append("two marks between digits where one separator stands: a broken digit may be missing")
     if any(seg.from_loose_specks for seg in read):
         reasons.append("specks read as a broken digit: it may be a digit or not")
     if odd_pen([seg.stroke_width for seg in read]):

@@ -85,7 +85,8 @@ class Segment:
     bbox : (x, y, w, h) in the pixels of the page the field was found on.
     crop : (h, w) uint8 ink mask of this character alone (255 ink); empty for separators but slashes.
     char : "" for a digit still to be classified; a separator: "." or ",", "-" (a hyphen), "/" (a
-        date's slash), "(" and ")" (a telephone number's area code; :mod:`ocr.punctuation`).
+        date's slash), "(" and ")" (a telephone number's area code; :mod:`ocr.punctuation`), ":"
+        (two marks in one gap between digits, :func:`_spaced_separators`).
     cell : comb cell index (0-based) or None.
     alternatives : splits of this segment into several digits, to be weighed
         against reading it as one.
@@ -744,7 +745,10 @@ def _spaced_separators(
 
     A mark one digit from a separator is a speck or a piece broken off a digit when it stands
     higher than the point or comma written on the line ("591.4.3" for 591.43); two marks at one
-    height, as in a date written 5.2.2023, are both kept.
+    height, as in a date written 5.2.2023, are both kept.  Two marks at one height in one gap
+    between digits are no two separators: they are kept as one, ":" (the foot of a faint 1 broken
+    into dots and a speck beside it made "446127" read "446..27"; reading sends such a field to
+    review).
     """
     centres = sorted((min(boxes[j][0] for j in g) + max(boxes[j][0] + boxes[j][2] for j in g)) / 2 for g in groups)
     kept: list[tuple[int, str]] = []
@@ -753,10 +757,14 @@ def _spaced_separators(
         if kept:
             previous = boxes[kept[-1][0]][0] + boxes[kept[-1][0]][2] / 2
             step = _bottom(boxes[i]) - _bottom(boxes[kept[-1][0]])
-            if sum(previous < c < x for c in centres) < 2 and abs(step) > _SEPARATOR_STEP * digit_height:
+            between = sum(previous < c < x for c in centres)
+            if between < 2 and abs(step) > _SEPARATOR_STEP * digit_height:
                 if step < 0:
                     continue
                 kept.pop()
+            elif between == 0:
+                kept[-1] = (kept[-1][0], ":")
+                continue
         kept.append((i, char))
     return kept
 
