@@ -54,10 +54,16 @@ def phone_parentheses(pairs: list[tuple[Segment, object]]) -> list[tuple[Segment
     for n, k in enumerate(digits[: _MAX_BEFORE + 1]):
         if (pairs[k][0].bow or 0.0) >= 0:
             continue
-        for m in range(n + 1 + _INSIDE[0], min(n + 1 + _INSIDE[1], len(digits) - _MIN_AFTER - 1) + 1):
-            close = digits[m]
-            if (pairs[close][0].bow or 0.0) > 0:
-                return _as_separators(pairs, {k: "(", close: ")"})
+        closes = [
+            digits[m]
+            for m in range(n + 1 + _INSIDE[0], min(n + 1 + _INSIDE[1], len(digits) - _MIN_AFTER - 1) + 1)
+            if (pairs[digits[m]][0].bow or 0.0) > 0
+        ]
+        if closes:
+            # Of two marks bowed right, the parenthesis is the taller: a 1 leaning and bowed as much
+            # before it ("(8 1 3)") was taken for it, and the number read "(8)31193-5559".
+            close = max(closes, key=lambda j: (pairs[j][0].bbox[3], -j))
+            return _as_separators(pairs, {k: "(", close: ")"})
     return pairs
 
 

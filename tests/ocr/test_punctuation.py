@@ -134,6 +134,17 @@ def test_two_arcs_bowed_apart_around_an_area_code_are_parentheses():
     out = phone_parentheses(_line("44155511234567", bows={2: -0.12, 6: 0.1}))  # after a country code
     assert _text(out) == "44(555)1234567"
 
+    # (813) 193-5559 with a 1 in the area code leaning and bowed as the closing arc is: the taller
+    # mark is the parenthesis (the first one was taken, and the number read "(8)31193-5559").
+    from dataclasses import replace
+
+    pairs = _line("181311935559", bows={0: -0.12, 2: 0.07, 4: 0.07})
+    pairs = [
+        (replace(seg, bbox=(*seg.bbox[:3], 40 if k == 2 else 60 if k in (0, 4) else 50)), r)
+        for k, (seg, r) in enumerate(pairs)
+    ]
+    assert _text(phone_parentheses(pairs)) == "(813)1935559"
+
 
 @pytest.mark.parametrize(
     ("text", "bows"),
