@@ -209,16 +209,13 @@ def test_of_two_separators_a_digit_apart_the_lower_is_kept_unless_they_stand_lev
 def test_two_marks_level_in_one_gap_between_digits_are_one_colon_not_two_points():
     # The foot of a faint 1 broken into dots, and a speck beside it, both low between a 6 and a 2:
     # "446127" read "446..27" and was accepted as 44627.  They are kept as one mark, ":".
-    boxes = [(0, 0, 30, 50), (40, 0, 30, 50), (80, 0, 30, 50), (120, 0, 30, 50), (72, 42, 5, 6), (92, 41, 5, 5)]
-    boxes[2] = (100, 0, 30, 50)  # the gap between digits 1 and 2 is wide enough for both marks
+    digits = [(0, 0, 30, 50), (40, 0, 30, 50), (100, 0, 30, 50), (140, 0, 30, 50)]  # a wide gap at 70-100
     areas = np.array([600, 600, 600, 600, 24, 20])
-    groups, separators = plan_characters(boxes, areas, 50)
+    groups, separators = plan_characters([*digits, (74, 42, 5, 6), (88, 41, 5, 5)], areas, 50)
     assert groups == [[0], [1], [2], [3]]
     assert separators == [(4, ":")]
-    # One mark in each gap is a separator each (a date written 5.2.2023).
-    apart = [*boxes[:4], (72, 42, 5, 6), (132, 42, 5, 5)]
-    apart[3] = (140, 0, 30, 50)
-    assert plan_characters(apart, areas, 50)[1] == [(4, "."), (5, ".")]
+    # One mark in each of two gaps is a separator each (a date written 5.2.2023).
+    assert plan_characters([*digits, (74, 42, 5, 6), (132, 42, 5, 5)], areas, 50)[1] == [(4, "."), (5, ".")]
 
 
 def test_specks_are_not_digits(mnist):
