@@ -32,25 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ocr.classifiers import load_models  # noqa: E402
 from ocr.decision import decide  # noqa: E402
-from ocr.load import DEFAULT_PDF_DPI, load_pages  # noqa: E402
 from ocr.mnist import load_mnist  # noqa: E402
 from ocr.normalize import normalize_digits  # noqa: E402
-from ocr.read import FieldReading, read_page  # noqa: E402
-from ocr.sample_eval import _match_field, find_samples  # noqa: E402
-from ocr.template import load_template  # noqa: E402
-
-
-def page_label(field: FieldReading | None, bbox: list[int]) -> int | None:
-    """The label of the read digit whose box holds the centre of the truth digit's ``bbox``."""
-    if field is None:
-        return None
-    tx, ty, tw, th = bbox
-    cx, cy = tx + tw / 2, ty + th / 2
-    for digit in field.digits:
-        x, y, w, h = digit.bbox
-        if x <= cx <= x + w and y <= cy <= y + h:
-            return digit.label
-    return None
+from ocr.sample_eval import digit_at, match_fields, read_samples  # noqa: E402
 
 
 def classify_sources(models, images: np.ndarray) -> np.ndarray:
@@ -64,33 +48,22 @@ def classify_sources(models, images: np.ndarray) -> np.ndarray:
 def read_directory(directory: Path, models, use_templates: bool) -> list[dict]:
     """One record per truth digit: its label, the page's label (None: not found) and its source."""
     records = []
-    templates = {}
-    for scan, truth_path in find_samples(directory):
-        truth = json.loads(truth_path.read_text())
-        template = None
-        if use_templates and truth.get("template"):
-            key = truth["template"]
-            if key not in templates:
-                templates[key] = load_template(directory / key)
-            template = templates[key]
-        pages = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))
-        for page, page_truth in zip(pages, truth["pages"], strict=False):
-            reading = read_page(page.image, models, template, number=page.number, dpi=page.dpi)
-            unmatched = list(reading.fields)
-            for t in page_truth["fields"]:
-                field = _match_field(t, unmatched, by_name=template is not None)
-                if field is not None:
-                    unmatched.remove(field)
+    for sample in read_samples(directory, models, use_templates):
+        for page_truth, reading in sample.pages:
+            pairs, _ = match_fields(reading.fields, page_truth["fields"], sample.by_name)
+            for t, field in pairs:
                 for digit in t["digits"]:
                     if "source" not in digit:
+                        truth_path = sample.scan.with_suffix(".json")
                         raise SystemExit(f"{truth_path}: no digit sources; draw the samples again (digitflow samples)")
+                    read = None if field is None else digit_at(field, digit["bbox"])
                     records.append(
                         {
-                            "scan": scan.name,
+                            "scan": sample.scan.name,
                             "field": t["value"],
                             "read": None if field is None else field.value,
                             "label": digit["label"],
-                            "page": page_label(field, digit["bbox"]),
+                            "page": None if read is None else read.label,
                             "source": digit["source"],
                         }
                     )

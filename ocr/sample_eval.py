@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ocr.classifiers import Models
 from ocr.geometry import box_iou
 from ocr.load import DEFAULT_PDF_DPI, load_pages
-from ocr.read import FieldReading, read_page
+from ocr.read import DigitReading, FieldReading, PageReading, read_page
 from ocr.template import Template, load_template
 
 SCAN_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".pdf"}
@@ -43,16 +44,23 @@ def find_samples(directory: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def evaluate_samples(
-    directory: Path,
-    models: Models,
-    use_templates: bool = False,
-    progress: Callable[[str], None] | None = None,
-) -> dict:
-    """Figures per layout and overall for every sample in ``directory``."""
-    counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+@dataclass(frozen=True)
+class SampleScan:
+    """One sample scan read: its truth, and each page's truth beside its reading."""
+
+    scan: Path
+    truth: dict
+    pages: list[tuple[dict, PageReading]]
+    by_name: bool  # read onto its layout's template: fields match by name, not by position
+
+
+def read_samples(directory: Path, models: Models, use_templates: bool = False) -> Iterator[SampleScan]:
+    """Read every sample in ``directory`` as ``digitflow evaluate --samples`` does, one scan at a time.
+
+    With ``use_templates``, each page is read onto the template its truth names (each template
+    loaded once).
+    """
     templates: dict[str, Template] = {}
-    failures = []
     for scan, truth_path in find_samples(directory):
         truth = json.loads(truth_path.read_text())
         template = None
@@ -62,18 +70,34 @@ def evaluate_samples(
                 templates[key] = load_template(directory / key)
             template = templates[key]
         pages = load_pages(scan, pdf_dpi=int(truth.get("dpi") or DEFAULT_PDF_DPI))
-        layout = truth.get("layout", "unknown")
-        for page, page_truth in zip(pages, truth["pages"], strict=False):
-            reading = read_page(page.image, models, template, number=page.number, dpi=page.dpi)
+        read = [
+            (page_truth, read_page(page.image, models, template, number=page.number, dpi=page.dpi))
+            for page, page_truth in zip(pages, truth["pages"], strict=False)
+        ]
+        yield SampleScan(scan, truth, read, by_name=template is not None)
+
+
+def evaluate_samples(
+    directory: Path,
+    models: Models,
+    use_templates: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> dict:
+    """Figures per layout and overall for every sample in ``directory``."""
+    counters: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    failures = []
+    for sample in read_samples(directory, models, use_templates):
+        layout = sample.truth.get("layout", "unknown")
+        for page_truth, reading in sample.pages:
             c = counters[layout]
             c["pages"] += 1
             c["unregistered_pages"] += bool(reading.problems)
-            for kind, n in score_page(reading.fields, page_truth["fields"], by_name=template is not None).items():
+            for kind, n in score_page(reading.fields, page_truth["fields"], by_name=sample.by_name).items():
                 c[kind] += n
             if reading.problems:
-                failures.append(f"{scan.name} p{page.number}: {'; '.join(reading.problems)}")
+                failures.append(f"{sample.scan.name} p{reading.number}: {'; '.join(reading.problems)}")
         if progress:
-            progress(scan.name)
+            progress(sample.scan.name)
     per_layout = {layout: _rates(c) for layout, c in sorted(counters.items())}
     total: dict[str, int] = defaultdict(int)
     for c in counters.values():
@@ -87,17 +111,30 @@ def evaluate_samples(
     }
 
 
+def match_fields(
+    read: tuple[FieldReading, ...] | list[FieldReading], truth: list[dict], by_name: bool
+) -> tuple[list[tuple[dict, FieldReading | None]], list[FieldReading]]:
+    """Each truth field with the read field matched to it (None: not found), and the read fields
+    left unmatched (read where the truth has none)."""
+    unmatched = list(read)
+    pairs = []
+    for t in truth:
+        match = _match_field(t, unmatched, by_name)
+        if match is not None:
+            unmatched.remove(match)
+        pairs.append((t, match))
+    return pairs, unmatched
+
+
 def score_page(read: tuple[FieldReading, ...] | list[FieldReading], truth: list[dict], by_name: bool) -> dict[str, int]:
     """Raw counts for one page (see the module docstring)."""
     counts: dict[str, int] = defaultdict(int)
-    unmatched = list(read)
-    for t in truth:
+    pairs, unmatched = match_fields(read, truth, by_name)
+    for t, match in pairs:
         counts["fields"] += 1
         counts["digits"] += len(t["digits"])
-        match = _match_field(t, unmatched, by_name)
         if match is None:
             continue
-        unmatched.remove(match)
         counts["found"] += 1
         correct = match.value == t["value"]
         counts["exact"] += correct
@@ -126,16 +163,22 @@ def _match_field(t: dict, candidates: list[FieldReading], by_name: bool) -> Fiel
     return best
 
 
+def digit_at(field: FieldReading, bbox: list[int] | tuple[int, ...]) -> DigitReading | None:
+    """The read digit of ``field`` whose box holds the centre of a truth digit's ``bbox``."""
+    tx, ty, tw, th = bbox
+    cx, cy = tx + tw / 2, ty + th / 2
+    for digit in field.digits:
+        x, y, w, h = digit.bbox
+        if x <= cx <= x + w and y <= cy <= y + h:
+            return digit
+    return None
+
+
 def _digits_right(truth_digits: list[dict], field: FieldReading) -> int:
     right = 0
     for d in truth_digits:
-        tx, ty, tw, th = d["bbox"]
-        cx, cy = tx + tw / 2, ty + th / 2
-        for r in field.digits:
-            x, y, w, h = r.bbox
-            if x <= cx <= x + w and y <= cy <= y + h:
-                right += r.label == d["label"]
-                break
+        read = digit_at(field, d["bbox"])
+        right += read is not None and read.label == d["label"]
     return right
 
 
